@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The token's DRBG: a private OSSL_LIB_CTX whose primary DRBG (CTR-DRBG,
+ * AES-256) is seeded only by the QRNG-SEED EVP_RAND (an in-library provider
+ * fed by an entropy pipeline).  All crypto of the token runs in this libctx,
+ * so every key OpenSSL generates for it draws on the QRNG.  OS entropy may be
+ * mixed in as additional input, credited zero (conf mix_os_entropy).
+ *
+ * Thread-safe (OpenSSL DRBG locking).  Fork-safe: a child never emits the
+ * parent's stream (fork detection + reseed from the QRNG in the child).
+ */
+#ifndef QT_DRBG_DRBG_H
+#define QT_DRBG_DRBG_H
+
+#include <openssl/types.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../common/conf.h"
+#include "../common/err.h"
+
+struct qt_ent_pipeline;
+struct qt_drbg;
+
+/* Creates the private libctx and DRBG chain on top of pipeline p (borrowed:
+ * p must outlive the drbg). */
+qt_rc qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf,
+                  struct qt_drbg **out) QT_MUST_CHECK;
+
+/* The private library context: use it for every EVP call of the token. */
+OSSL_LIB_CTX *qt_drbg_libctx(struct qt_drbg *d);
+
+/* n random bytes.  prediction_resistance: reseed from the QRNG first (key
+ * generation).  In full-entropy mode (conf full_entropy, or force_full) every
+ * output block is preceded by a reseed carrying >= its length + 64 bits of
+ * assessed entropy (SP 800-90C RBG3(RS) style).  QT_E_HEALTH when the
+ * source is in error: nothing is written. */
+qt_rc qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resistance,
+                       int force_full) QT_MUST_CHECK;
+
+/* Reseeds the whole chain from the QRNG now (prediction resistance for the
+ * next keygen done through OpenSSL in this libctx). */
+qt_rc qt_drbg_reseed(struct qt_drbg *d) QT_MUST_CHECK;
+
+/* Mixes caller bytes in as additional input, credited zero (C_SeedRandom). */
+qt_rc qt_drbg_mix(struct qt_drbg *d, const uint8_t *in, size_t n) QT_MUST_CHECK;
+
+uint64_t qt_drbg_reseed_count(struct qt_drbg *d);
+
+/* NULL-safe. Frees the libctx. */
+void qt_drbg_free(struct qt_drbg *d);
+
+#endif
