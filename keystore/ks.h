@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The token store: one SQLite database per token under the store directory.
- * DRAFT CONTRACT written before the implementation; keystore/ owns it and may
- * extend it, but keeps these names and meanings so pkcs11/ can build on it.
+ * Contract between keystore/ and its users (pkcs11/, the CLI).  The file
+ * format and its guarantees are described in keystore/FORMAT.md.
  *
  * Objects are attribute lists (CK_ATTRIBUTE_TYPE, bytes).  The keystore
  * decides from the attribute types what is sealed (CKA_VALUE of secret and
@@ -15,7 +15,16 @@
  * which pkcs11/ points at the QRNG DRBG; keystore/ never picks a source.
  *
  * Threading: one struct qt_ks_token is used under the caller's lock (the
- * PKCS#11 module lock).  Many processes may open the same file at once.
+ * PKCS#11 module lock); distinct handles (even on the same file) may be used
+ * from distinct threads at once.  Many processes may open the same file at
+ * once: every call reads the database, so objects created or destroyed by
+ * another handle or process are seen by the next call, and a wait for the
+ * write lock shorter than the busy timeout (10 s) never surfaces as an error.
+ *
+ * Errors common to most calls: QT_E_ARG (NULL/oversized argument), QT_E_DB
+ * (SQLite failure), QT_E_TAMPER (a seal or MAC did not verify: the row was
+ * changed on disk), QT_E_NOT_LOGGED_IN (a private object or the master key
+ * was needed), QT_E_IO (file system), QT_E_CRYPTO (OpenSSL failure).
  */
 #ifndef QT_KEYSTORE_KS_H
 #define QT_KEYSTORE_KS_H
@@ -26,19 +35,32 @@
 
 typedef qt_rc (*qt_ks_rng_fn)(void *ctx, uint8_t *out, size_t n);
 
+/* The environment is copied by qt_ks_token_create/open/restore: the strings
+ * need not outlive the call; rng_ctx must outlive every handle. */
 struct qt_ks_env {
     const char *store_dir;     /* directory holding token databases */
     const char *install_dir;   /* installation state dir (device key lives here) */
     qt_ks_rng_fn rng;          /* required */
     void *rng_ctx;
-    unsigned pin_max_failures; /* default 10 */
+    unsigned pin_max_failures; /* 0 means the default, 10 */
 };
+
+#define QT_KS_DEFAULT_MAX_FAILURES 10u
+#define QT_KS_DEFAULT_MEMORY_KIB 65536u
+#define QT_KS_DEFAULT_PASSES 3u
+#define QT_KS_DEFAULT_LANES 1u
+#define QT_KS_LABEL_MAX 32u        /* bytes, like CK_TOKEN_INFO.label */
+#define QT_KS_PIN_MAX 255u         /* bytes; 0-length PINs are QT_E_PIN_INVALID */
+#define QT_KS_DEVICE_KEY_FILE "device.key"
 
 struct qt_ks_kdf_params {
     uint32_t memory_kib;       /* Argon2id m (default 65536) */
     uint32_t passes;           /* t (default 3) */
     uint32_t lanes;            /* p (default 1) */
 };
+
+/* Fills p with the defaults above. */
+void qt_ks_kdf_defaults(struct qt_ks_kdf_params *p);
 
 enum qt_ks_user {
     QT_KS_SO = 0,
@@ -51,8 +73,13 @@ struct qt_ks_token_info {
     char path[1024];
     int user_pin_initialized;
     int user_pin_locked, so_pin_locked;
+    /* Consecutive failed logins since the last success; locked means
+     * failures >= max_failures.  CKF_*_PIN_COUNT_LOW: failures > 0;
+     * CKF_*_PIN_FINAL_TRY: failures == max_failures - 1. */
     unsigned user_failures, so_failures, max_failures;
     struct qt_ks_kdf_params kdf;
+    uint64_t mk_generation;    /* 1 at creation, +1 per qt_ks_rekey */
+    uint64_t objects;          /* rows in the object table (public and private) */
 };
 
 /* One attribute.  val is owned by whoever allocated the array. */
@@ -64,37 +91,74 @@ struct qt_attr {
 
 struct qt_ks_token;
 
-/* Lists token database paths in env->store_dir (sorted by label). *paths is a
- * malloc'ed array of malloc'ed strings: free with qt_ks_free_list. */
+/* Lists token database paths in env->store_dir (files "tok-<serial>.db",
+ * sorted by label; the "installation" directory and unfinished creations are
+ * skipped).  A missing store_dir is an empty list.  *paths is a malloc'ed
+ * array of malloc'ed strings: free with qt_ks_free_list. */
 qt_rc qt_ks_list(const struct qt_ks_env *env, char ***paths, size_t *n) QT_MUST_CHECK;
 void qt_ks_free_list(char **paths, size_t n);
 
 /* Creates a new token (QT_E_EXISTS if label taken): master key drawn from
- * env->rng, wrapped under the SO PIN. */
+ * env->rng, wrapped under the SO PIN.  kdf NULL: defaults.  The user PIN is
+ * not initialised (qt_ks_init_pin).  The file appears atomically: a crash
+ * leaves no half-made token.  *out is a handle, not logged in. */
 qt_rc qt_ks_token_create(const struct qt_ks_env *env, const char *label, const uint8_t *so_pin,
                          size_t so_pin_len, const struct qt_ks_kdf_params *kdf,
                          struct qt_ks_token **out) QT_MUST_CHECK;
+/* Opens the token at path (migrating an older schema in place), verifies the
+ * token record's MAC.  QT_E_NOTFOUND: no such file; QT_E_UNSUPPORTED: schema
+ * newer than this code; QT_E_STATE: the file is a backup (qt_ks_restore). */
 qt_rc qt_ks_token_open(const struct qt_ks_env *env, const char *path,
                        struct qt_ks_token **out) QT_MUST_CHECK;
+/* Opens the token whose label is label; QT_E_NOTFOUND if none. */
+qt_rc qt_ks_token_open_label(const struct qt_ks_env *env, const char *label,
+                             struct qt_ks_token **out) QT_MUST_CHECK;
+/* Re-initialises the token (PKCS#11 C_InitToken on an initialised token):
+ * checks so_pin (counted like a login), destroys every object, removes the
+ * user PIN, sets the new label (QT_E_EXISTS if another token has it), all in
+ * one transaction.  The attestation log is kept.  The handle ends logged out. */
+qt_rc qt_ks_token_reinit(struct qt_ks_token *t, const uint8_t *so_pin, size_t so_pin_len,
+                         const char *label) QT_MUST_CHECK;
+/* Removes the token's files (database, -wal, -shm).  Consumes t. */
+qt_rc qt_ks_token_delete(struct qt_ks_token *t) QT_MUST_CHECK;
 void qt_ks_token_close(struct qt_ks_token *t); /* NULL-safe; wipes the master key */
 qt_rc qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out) QT_MUST_CHECK;
 
-/* Login: counter persisted before the check.  QT_E_PIN_INCORRECT, QT_E_PIN_LOCKED. */
+/* Login: the failure counter is verified (MAC) and incremented on disk before
+ * the PIN is checked, reset on success.  QT_E_PIN_INCORRECT, QT_E_PIN_LOCKED
+ * (failures >= max: nothing checked), QT_E_PIN_INVALID (length 0 or > 255),
+ * QT_E_STATE (user PIN not initialised).  The wrong PIN that reaches the
+ * limit returns QT_E_PIN_INCORRECT; the next attempt QT_E_PIN_LOCKED. */
 qt_rc qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin,
                   size_t pin_len) QT_MUST_CHECK;
 void qt_ks_logout(struct qt_ks_token *t);
 int qt_ks_logged_in(const struct qt_ks_token *t); /* -1 none, else enum qt_ks_user */
-/* SO logged in: (re)sets the user PIN, unlocks it, resets its counter. */
+/* SO logged in (else QT_E_NOT_LOGGED_IN): (re)sets the user PIN, unlocks it,
+ * resets its counter. */
 qt_rc qt_ks_init_pin(struct qt_ks_token *t, const uint8_t *pin, size_t pin_len) QT_MUST_CHECK;
 /* Re-wraps the master key under new PIN (who is the logged-in user, or the
- * user whose old PIN is checked). */
+ * user whose old PIN is checked).  old_pin is always checked, counted like a
+ * login (QT_E_PIN_INCORRECT / QT_E_PIN_LOCKED).  Objects are not touched. */
 qt_rc qt_ks_set_pin(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *old_pin,
                     size_t old_len, const uint8_t *new_pin, size_t new_len) QT_MUST_CHECK;
-/* New master key; re-seals every object in one transaction (needs login). */
+/* New master key from env->rng; re-seals every private object in one
+ * transaction (needs login, user or SO).  The logged-in role's wrap is
+ * re-made; the other role's PIN still opens the old key, which opens the new
+ * one through a chain record until that role logs in once (FORMAT.md).
+ * Other handles logged in under the old key get QT_E_NOT_LOGGED_IN. */
 qt_rc qt_ks_rekey(struct qt_ks_token *t) QT_MUST_CHECK;
 
-/* Objects.  ids are stable 64-bit row ids.  Creating/reading private objects
- * needs a logged-in user. */
+/* Objects.  ids are stable 64-bit row ids, never reused.  Creating/reading/
+ * modifying/destroying private objects needs a logged-in user.  An object is
+ * private when it has CKA_PRIVATE = CK_TRUE, or when CKA_PRIVATE is absent
+ * and its class is CKO_PRIVATE_KEY or CKO_SECRET_KEY.  CKA_CLASS is required
+ * (a CK_ULONG).  Values of CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1/2,
+ * CKA_EXPONENT_1/2, CKA_COEFFICIENT (and vendor-defined attributes) of
+ * private and secret keys are sealed on their own; a private object is also
+ * sealed whole; a public key object's sensitive values are sealed under the
+ * device key.  Limits: 1024 attributes, 1 MiB per value (QT_E_RANGE).
+ * get: QT_E_NOTFOUND if id does not exist (or is private and the user is not
+ * logged in: private objects are invisible then). */
 qt_rc qt_ks_obj_create(struct qt_ks_token *t, const struct qt_attr *attrs, size_t n,
                        uint64_t *id) QT_MUST_CHECK;
 qt_rc qt_ks_obj_get(struct qt_ks_token *t, uint64_t id, struct qt_attr **attrs,
@@ -103,29 +167,63 @@ qt_rc qt_ks_obj_update(struct qt_ks_token *t, uint64_t id, const struct qt_attr 
                        size_t n) QT_MUST_CHECK; /* replaces the attribute set */
 qt_rc qt_ks_obj_destroy(struct qt_ks_token *t, uint64_t id) QT_MUST_CHECK;
 /* Ids of objects matching every attribute in tmpl (n may be 0); private
- * objects only when logged in as user.  *ids malloc'ed (free()). */
+ * objects only when logged in as user.  *ids malloc'ed (free()), ascending;
+ * *ids may be NULL when *count is 0.  CKA_CLASS, CKA_ID and CKA_LABEL in
+ * tmpl are answered by an index.  A row that fails its MAC or seal is
+ * skipped (and logged), never returned: qt_ks_check names it. */
 qt_rc qt_ks_obj_find(struct qt_ks_token *t, const struct qt_attr *tmpl, size_t n, uint64_t **ids,
                      size_t *count) QT_MUST_CHECK;
 /* Wipes and frees an attribute array from qt_ks_obj_get. NULL-safe. */
 void qt_ks_attrs_free(struct qt_attr *attrs, size_t n);
 
 /* Transactions: calls between begin and commit are atomic (nestable via
- * savepoints).  Used to append the attestation record with its event. */
+ * savepoints).  Used to append the attestation record with its event.  The
+ * outermost begin takes the write lock (BEGIN IMMEDIATE, waiting up to the
+ * busy timeout); keep transactions short.  After a failed call inside a
+ * transaction, roll back. */
 qt_rc qt_ks_txn_begin(struct qt_ks_token *t) QT_MUST_CHECK;
 qt_rc qt_ks_txn_commit(struct qt_ks_token *t) QT_MUST_CHECK;
 void qt_ks_txn_rollback(struct qt_ks_token *t);
 
 /* Attestation log storage (records are built and signed by attest/).
- * tail: the last record's seq and text (seq 0 / NULL when empty). */
+ * append: seq must be the tail's seq + 1 (1 for the first), else QT_E_STATE.
+ * tail: the last record's seq and text (seq 0 / NULL when empty); *jws is
+ * malloc'ed (free()). */
 qt_rc qt_ks_log_append(struct qt_ks_token *t, uint64_t seq, const char *jws) QT_MUST_CHECK;
 qt_rc qt_ks_log_tail(struct qt_ks_token *t, uint64_t *seq, char **jws) QT_MUST_CHECK;
 /* Calls fn for each record in seq order; stops on non-QT_OK and returns it. */
 qt_rc qt_ks_log_each(struct qt_ks_token *t, qt_rc (*fn)(void *ctx, uint64_t seq, const char *jws),
                      void *ctx) QT_MUST_CHECK;
 
-/* Verifies every seal and MAC; calls report for each damaged object.
- * Returns QT_OK if none, QT_E_TAMPER otherwise. */
+/* Verifies the SQLite file (PRAGMA integrity_check), the token record, every
+ * object's MAC, every seal it can open (private objects' seals only when
+ * logged in; *unverified, if non-NULL, counts the private objects whose
+ * seals were not opened), and the log's seq numbering.  Calls report (may
+ * be NULL) for each problem; id 0 = not an object.  Returns QT_OK if none,
+ * QT_E_TAMPER otherwise (other errors: the check could not run). */
 qt_rc qt_ks_check(struct qt_ks_token *t, void (*report)(void *ctx, uint64_t id, const char *what),
                   void *ctx) QT_MUST_CHECK;
+qt_rc qt_ks_check_ex(struct qt_ks_token *t,
+                     void (*report)(void *ctx, uint64_t id, const char *what), void *ctx,
+                     uint64_t *unverified) QT_MUST_CHECK;
+
+/* Backup: needs login (user or SO).  Writes a consistent copy of the token to
+ * out_path (SQLite online backup API, then re-sealed in the copy: values and
+ * MACs that were under the device key are moved under keys derived from the
+ * master key, so the copy is usable on another installation and opens only
+ * with a PIN).  The file appears atomically (mode 0600); QT_E_EXISTS if
+ * out_path exists. */
+qt_rc qt_ks_backup(struct qt_ks_token *t, const char *out_path) QT_MUST_CHECK;
+/* Restore: copies the backup at in_path into env->store_dir, logs in as who
+ * with pin (no failure counter: the backup is an offline file), verifies every
+ * record, re-seals device-bound values under this installation's device key.
+ * QT_E_EXISTS if a token with the same serial or label is in the store;
+ * QT_E_PIN_INCORRECT on a wrong PIN (nothing is written).  *out is the new
+ * handle, logged in as who. */
+qt_rc qt_ks_restore(const struct qt_ks_env *env, const char *in_path, enum qt_ks_user who,
+                    const uint8_t *pin, size_t pin_len, struct qt_ks_token **out) QT_MUST_CHECK;
+
+/* The handle's database path (borrowed, valid until close). */
+const char *qt_ks_token_path(const struct qt_ks_token *t);
 
 #endif
