@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The device attestation key: one per installation, in the installation
+ * directory as attest-key.pem (unencrypted PKCS#8 PEM, mode 0600, in a
+ * directory of mode 0700: protected by file permissions exactly like the
+ * device key beside it; see FORMAT.md).  Created at first use with
+ * EVP_PKEY_keygen in the caller's library context, whose RNG is the QRNG
+ * DRBG.  Creation is atomic: the key is written to a private temporary file
+ * and link()ed to its name, so two processes racing at first use end up
+ * sharing whichever key won.  This file also owns the attestation CA
+ * certificate (attest-ca.pem) and an optional imported certificate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../src/common/buf.h"
+#include "../src/common/check.h"
+#include "../src/common/log.h"
+#include "att.h"
+#include "att_int.h"
+
+struct qt_att_key {
+    EVP_PKEY *pkey;
+    OSSL_LIB_CTX *libctx;        /* borrowed */
+    enum qt_att_key_type type;
+    char dir[QT_CONF_STR];
+    char fingerprint[QT_ATT_HASH_HEX];
+};
+
+qt_rc
+qt_att_key_type_parse(const char *s, enum qt_att_key_type *out)
+{
+    QT_ENSURE_REF(out);
+    if (s == NULL || s[0] == '\0' || strcmp(s, "p256") == 0 || strcmp(s, "P-256") == 0) {
+        *out = QT_ATT_KEY_P256;
+        return QT_OK;
+    }
+    if (strcmp(s, "ed25519") == 0 || strcmp(s, "Ed25519") == 0) {
+        *out = QT_ATT_KEY_ED25519;
+        return QT_OK;
+    }
+    return QT_E_CONFIG;
+}
+
+qt_rc
+qt_att_spki_sha256(EVP_PKEY *pkey, char hex[QT_ATT_HASH_HEX])
+{
+    unsigned char *der = NULL;
+    unsigned char md[32];
+    int n;
+
+    QT_ENSURE(pkey != NULL && hex != NULL, QT_E_ARG);
+    n = i2d_PUBKEY(pkey, &der);
+    if (n <= 0) {
+        return QT_E_CRYPTO;
+    }
+    if (EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1) {
+        OPENSSL_free(der);
+        return QT_E_CRYPTO;
+    }
+    OPENSSL_free(der);
+    qt_hex(hex, md, sizeof(md));
+    return QT_OK;
+}
+
+qt_rc
+qt_att_read_pubkey(const char *path, EVP_PKEY **out)
+{
+    BIO *bio = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *pkey = NULL;
+    qt_rc rc = QT_E_FORMAT;
+
+    QT_ENSURE(path != NULL && out != NULL, QT_E_ARG);
+    ERR_set_mark();
+    bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    if (pkey == NULL) {
+        /* Not a bare public key: try a certificate. */
+        if (BIO_reset(bio) != 0 && BIO_seek(bio, 0) != 0) {
+            goto out;
+        }
+        cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (cert == NULL) {
+            goto out;
+        }
+        pkey = X509_get_pubkey(cert);
+        if (pkey == NULL) {
+            goto out;
+        }
+    }
+    *out = pkey;
+    pkey = NULL;
+    rc = QT_OK;
+out:
+    EVP_PKEY_free(pkey);
+    X509_free(cert);
+    BIO_free(bio);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+static qt_rc
+path_join(char *out, size_t outlen, const char *dir, const char *name)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+
+    return (n > 0 && (size_t)n < outlen) ? QT_OK : QT_E_RANGE;
+}
+
+static qt_rc
+load_key(const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
+{
+    BIO *bio;
+    EVP_PKEY *pkey;
+
+    bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
+    }
+    pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
+    BIO_free(bio);
+    if (pkey == NULL) {
+        return QT_E_FORMAT;
+    }
+    *out = pkey;
+    return QT_OK;
+}
+
+/* Generates a key in libctx and writes it to path via a temporary file and
+ * link(): EEXIST means another process won the race and its key is used. */
+static qt_rc
+create_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, enum qt_att_key_type type)
+{
+    char tmp[QT_CONF_STR + 64];
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    FILE *f = NULL;
+    int fd = -1;
+    int tmp_made = 0;
+    qt_rc rc = QT_E_CRYPTO;
+
+    if (snprintf(tmp, sizeof(tmp), "%s/.attest-key.%ld.tmp", dir, (long)getpid()) >=
+        (int)sizeof(tmp)) {
+        return QT_E_RANGE;
+    }
+    if (type == QT_ATT_KEY_ED25519) {
+        pkey = EVP_PKEY_Q_keygen(libctx, NULL, "ED25519");
+    } else {
+        pkey = EVP_PKEY_Q_keygen(libctx, NULL, "EC", "P-256");
+    }
+    if (pkey == NULL) {
+        goto out;
+    }
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    tmp_made = 1;
+    f = fdopen(fd, "w");
+    if (f == NULL) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    fd = -1;
+    bio = BIO_new_fp(f, BIO_NOCLOSE);
+    if (bio == NULL) {
+        goto out;
+    }
+    if (PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1) {
+        goto out;
+    }
+    if (BIO_flush(bio) != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    rc = QT_OK;
+out:
+    BIO_free(bio);
+    if (f != NULL) {
+        (void)fclose(f);
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    if (tmp_made) {
+        (void)unlink(tmp);
+    }
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+qt_rc
+qt_att_key_open(const char *dir, OSSL_LIB_CTX *libctx, enum qt_att_key_type type, int create,
+                struct qt_att_key **out)
+{
+    char path[QT_CONF_STR + 32];
+    struct qt_att_key *k = NULL;
+    EVP_PKEY *pkey = NULL;
+    qt_rc rc;
+
+    QT_ENSURE(dir != NULL && out != NULL, QT_E_ARG);
+    QT_ENSURE(strlen(dir) < QT_CONF_STR, QT_E_RANGE);
+    QT_TRY(path_join(path, sizeof(path), dir, QT_ATT_KEY_FILE));
+
+    ERR_set_mark();
+    rc = load_key(path, libctx, &pkey);
+    if (rc == QT_E_NOTFOUND && create) {
+        if ((rc = create_key(dir, path, libctx, type)) != QT_OK) {
+            goto out;
+        }
+        qt_log(QT_LOG_INFO, "attest: created attestation key %s", path);
+        rc = load_key(path, libctx, &pkey);
+    }
+    if (rc != QT_OK) {
+        goto out;
+    }
+    if (EVP_PKEY_is_a(pkey, "ED25519")) {
+        type = QT_ATT_KEY_ED25519;
+    } else if (EVP_PKEY_is_a(pkey, "EC")) {
+        char grp[32] = "";
+        if (EVP_PKEY_get_utf8_string_param(pkey, "group", grp, sizeof(grp), NULL) != 1 ||
+            strcmp(grp, "prime256v1") != 0) {
+            rc = QT_E_FORMAT;
+            goto out;
+        }
+        type = QT_ATT_KEY_P256;
+    } else {
+        rc = QT_E_FORMAT;
+        goto out;
+    }
+    k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        rc = QT_E_NOMEM;
+        goto out;
+    }
+    k->libctx = libctx;
+    k->type = type;
+    (void)snprintf(k->dir, sizeof(k->dir), "%s", dir);
+    if ((rc = qt_att_spki_sha256(pkey, k->fingerprint)) != QT_OK) {
+        goto out;
+    }
+    k->pkey = pkey;
+    pkey = NULL;
+    *out = k;
+    k = NULL;
+out:
+    ERR_pop_to_mark();
+    EVP_PKEY_free(pkey);
+    free(k);
+    return rc;
+}
+
+qt_rc
+qt_att_key_open_conf(const struct qt_conf *conf, OSSL_LIB_CTX *libctx, int create,
+                     struct qt_att_key **out)
+{
+    char dir[QT_CONF_STR];
+    enum qt_att_key_type type;
+
+    QT_ENSURE(conf != NULL && out != NULL, QT_E_ARG);
+    QT_TRY(qt_att_key_type_parse(conf->attest_key_type, &type));
+    QT_TRY(qt_conf_install_dir(conf, dir, sizeof(dir)));
+    return qt_att_key_open(dir, libctx, type, create, out);
+}
+
+void
+qt_att_key_free(struct qt_att_key *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    EVP_PKEY_free(k->pkey);
+    free(k);
+}
+
+EVP_PKEY *
+qt_att_key_pkey(const struct qt_att_key *k)
+{
+    return k->pkey;
+}
+
+const char *
+qt_att_key_alg(const struct qt_att_key *k)
+{
+    return k->type == QT_ATT_KEY_ED25519 ? "EdDSA" : "ES256";
+}
+
+const char *
+qt_att_key_fingerprint(const struct qt_att_key *k)
+{
+    return k->fingerprint;
+}
+
+const char *
+qt_att_key_dir(const struct qt_att_key *k)
+{
+    return k->dir;
+}
+
+OSSL_LIB_CTX *
+qt_att_key_libctx(const struct qt_att_key *k)
+{
+    return k->libctx;
+}
+
+qt_rc
+qt_att_key_public_pem(const struct qt_att_key *k, char **pem)
+{
+    BIO *bio = NULL;
+    char *data;
+    long n;
+    qt_rc rc = QT_E_CRYPTO;
+
+    QT_ENSURE(k != NULL && pem != NULL, QT_E_ARG);
+    ERR_set_mark();
+    bio = BIO_new(BIO_s_mem());
+    if (bio == NULL || PEM_write_bio_PUBKEY(bio, k->pkey) != 1) {
+        goto out;
+    }
+    n = BIO_get_mem_data(bio, &data);
+    if (n <= 0) {
+        goto out;
+    }
+    *pem = strndup(data, (size_t)n);
+    rc = *pem != NULL ? QT_OK : QT_E_NOMEM;
+out:
+    BIO_free(bio);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+static qt_rc
+read_cert(const char *path, X509 **out)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *c;
+
+    if (bio == NULL) {
+        return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
+    }
+    c = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (c == NULL) {
+        return QT_E_FORMAT;
+    }
+    *out = c;
+    return QT_OK;
+}
+
+/* Writes cert as PEM to path (mode 0644) through a temporary file + rename. */
+static qt_rc
+write_cert(const char *dir, const char *path, X509 *cert, int exclusive)
+{
+    char tmp[QT_CONF_STR + 64];
+    BIO *bio = NULL;
+    qt_rc rc = QT_E_IO;
+
+    if (snprintf(tmp, sizeof(tmp), "%s/.attest-cert.%ld.tmp", dir, (long)getpid()) >=
+        (int)sizeof(tmp)) {
+        return QT_E_RANGE;
+    }
+    bio = BIO_new_file(tmp, "w");
+    if (bio == NULL) {
+        return QT_E_IO;
+    }
+    if (PEM_write_bio_X509(bio, cert) != 1 || BIO_flush(bio) != 1) {
+        goto out;
+    }
+    BIO_free(bio);
+    bio = NULL;
+    if (exclusive) {
+        /* First writer wins (the CA certificate is made once). */
+        if (link(tmp, path) != 0 && errno != EEXIST) {
+            goto out;
+        }
+    } else if (rename(tmp, path) != 0) {
+        goto out;
+    }
+    rc = QT_OK;
+out:
+    BIO_free(bio);
+    (void)unlink(tmp);
+    return rc;
+}
+
+qt_rc
+qt_att_key_import_cert(const struct qt_att_key *k, const char *pem_path)
+{
+    char path[QT_CONF_STR + 32];
+    X509 *cert = NULL;
+    EVP_PKEY *pub = NULL;
+    qt_rc rc;
+
+    QT_ENSURE(k != NULL && pem_path != NULL, QT_E_ARG);
+    QT_TRY(path_join(path, sizeof(path), k->dir, QT_ATT_CERT_FILE));
+    ERR_set_mark();
+    if ((rc = read_cert(pem_path, &cert)) != QT_OK) {
+        goto out;
+    }
+    pub = X509_get_pubkey(cert);
+    if (pub == NULL || EVP_PKEY_eq(pub, k->pkey) != 1) {
+        rc = QT_E_ARG;
+        goto out;
+    }
+    /* Per-key certificates are issued under it: it must be allowed to sign them. */
+    if (X509_check_ca(cert) == 0) {
+        rc = QT_E_UNSUPPORTED;
+        goto out;
+    }
+    rc = write_cert(k->dir, path, cert, 0);
+out:
+    EVP_PKEY_free(pub);
+    X509_free(cert);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+static qt_rc
+add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    int ok;
+
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL) {
+        return QT_E_CRYPTO;
+    }
+    ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return qt_ossl(ok, QT_E_CRYPTO);
+}
+
+qt_rc
+qt_att_cert_serial(const struct qt_att_key *k, X509 *cert)
+{
+    unsigned char r[16];
+    BIGNUM *bn = NULL;
+    qt_rc rc = QT_E_CRYPTO;
+
+    if (RAND_bytes_ex(k->libctx, r, sizeof(r), 0) != 1) {
+        return QT_E_CRYPTO;
+    }
+    r[0] &= 0x7f;
+    r[0] |= 0x40; /* positive, and always 16 bytes long */
+    bn = BN_bin2bn(r, sizeof(r), NULL);
+    if (bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL) {
+        rc = QT_OK;
+    }
+    BN_free(bn);
+    return rc;
+}
+
+qt_rc
+qt_att_cert_sign(const struct qt_att_key *k, X509 *cert)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    const char *md = k->type == QT_ATT_KEY_ED25519 ? NULL : "SHA256";
+    qt_rc rc = QT_E_CRYPTO;
+
+    if (mctx == NULL) {
+        return QT_E_NOMEM;
+    }
+    if (EVP_DigestSignInit_ex(mctx, NULL, md, k->libctx, NULL, k->pkey, NULL) == 1 &&
+        X509_sign_ctx(cert, mctx) > 0) {
+        rc = QT_OK;
+    }
+    EVP_MD_CTX_free(mctx);
+    return rc;
+}
+
+static qt_rc
+make_ca(const struct qt_att_key *k, X509 **out)
+{
+    X509 *cert = NULL;
+    X509_NAME *name = NULL;
+    char cn[96];
+    qt_rc rc = QT_E_CRYPTO;
+
+    (void)snprintf(cn, sizeof(cn), "qtoken attestation key %.16s", k->fingerprint);
+    cert = X509_new();
+    name = X509_NAME_new();
+    if (cert == NULL || name == NULL) {
+        rc = QT_E_NOMEM;
+        goto out;
+    }
+    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"qtoken", -1,
+                                   -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                   0) != 1) {
+        goto out;
+    }
+    if (X509_set_version(cert, X509_VERSION_3) != 1 || X509_set_subject_name(cert, name) != 1 ||
+        X509_set_issuer_name(cert, name) != 1 || X509_set_pubkey(cert, k->pkey) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(cert), 0) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(cert), 20 * 365, 0, NULL) == NULL) {
+        goto out;
+    }
+    if ((rc = qt_att_cert_serial(k, cert)) != QT_OK ||
+        (rc = add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0")) != QT_OK ||
+        (rc = add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign")) != QT_OK ||
+        (rc = add_ext(cert, cert, NID_subject_key_identifier, "hash")) != QT_OK ||
+        (rc = qt_att_cert_sign(k, cert)) != QT_OK) {
+        goto out;
+    }
+    *out = cert;
+    cert = NULL;
+    rc = QT_OK;
+out:
+    X509_NAME_free(name);
+    X509_free(cert);
+    return rc;
+}
+
+qt_rc
+qt_att_key_issuer_cert(const struct qt_att_key *k, X509 **cert, int *imported)
+{
+    char path[QT_CONF_STR + 32];
+    X509 *c = NULL;
+    qt_rc rc;
+
+    QT_ENSURE(k != NULL && cert != NULL, QT_E_ARG);
+    ERR_set_mark();
+    if ((rc = path_join(path, sizeof(path), k->dir, QT_ATT_CERT_FILE)) != QT_OK) {
+        goto out;
+    }
+    rc = read_cert(path, &c);
+    if (rc == QT_OK) {
+        if (imported != NULL) {
+            *imported = 1;
+        }
+        goto out;
+    }
+    if (rc != QT_E_NOTFOUND) {
+        goto out;
+    }
+    if (imported != NULL) {
+        *imported = 0;
+    }
+    if ((rc = path_join(path, sizeof(path), k->dir, QT_ATT_CA_FILE)) != QT_OK) {
+        goto out;
+    }
+    rc = read_cert(path, &c);
+    if (rc == QT_E_NOTFOUND) {
+        if ((rc = make_ca(k, &c)) != QT_OK) {
+            goto out;
+        }
+        if ((rc = write_cert(k->dir, path, c, 1)) != QT_OK) {
+            goto out;
+        }
+        /* Re-read: a concurrent process may have written its own first. */
+        X509_free(c);
+        c = NULL;
+        rc = read_cert(path, &c);
+    }
+out:
+    if (rc == QT_OK) {
+        *cert = c;
+    } else {
+        X509_free(c);
+    }
+    ERR_pop_to_mark();
+    return rc;
+}
