@@ -7,6 +7,8 @@
 #define QT_TEST_ATT_TEST_H
 
 #include <criterion/criterion.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +16,19 @@
 #include "../../../attest/att.h"
 #include "../../../src/common/buf.h"
 
+static inline int
+att_test_rm1(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static inline void
 att_test_rmdir(const char *dir)
 {
-    char cmd[512];
-
-    (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    (void)system(cmd);
+    (void)nftw(dir, att_test_rm1, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static inline struct qt_att_key *
