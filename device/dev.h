@@ -11,7 +11,16 @@
  * Raw samples are delivered as uint16_t holding an unsigned ADC code in the
  * low `bits` bits.  Capture file format (dev_file.c, `qtoken device capture`):
  * raw samples, one byte each for bits <= 8, little-endian 16-bit otherwise,
- * no header.
+ * no header (device/FORMAT.md).  The sim model and its fault injection are
+ * described in dev_sim.h.
+ *
+ * Errors: qt_dev_open returns QT_E_CONFIG for any malformed spec (unknown
+ * back-end or key, repeated key, bad number, value out of range, chardev or
+ * file path of the wrong file type), QT_E_IO when the path cannot be
+ * opened.  Reads: QT_E_TIMEOUT when no sample came in time (a FIFO with no
+ * writer included: a restarted vendor tool may come back), QT_E_IO on a
+ * read error, QT_E_DEVICE when the device is unusable (file capture
+ * exhausted, fd identity changed under us).
  *
  * A device instance is used by one thread at a time (the pipeline locks).
  */
@@ -29,7 +38,8 @@ struct qt_dev_info {
     char serial[64];      /* stable identity of this device/config */
     unsigned bits;        /* sample width, 1..16 */
     double h_declared;    /* declared min-entropy per sample, bits (0 < H <= bits) */
-    int simulated;        /* 1 for sim: never quantum, said in every attestation */
+    int simulated;        /* 1 when not a live physical source: sim, and file
+                           * (a replay); never quantum, said in every attestation */
     char detail[256];     /* human-readable parameters (no secrets) */
 };
 
@@ -37,8 +47,9 @@ struct qt_dev_ops {
     const char *name;     /* spec prefix */
     /* Required. args is the text after "name:" (or "" ). */
     qt_rc (*open)(const char *args, struct qt_dev **out);
-    /* Required. Reads up to n samples into out, at least 1 unless error;
-     * *got = number delivered.  Bounded by timeout_ms: QT_E_TIMEOUT if no
+    /* Required. Reads up to n (> 0) samples into out, at least 1 unless
+     * error; *got = number delivered (0 on error).  Bounded by timeout_ms
+     * (>= 0; 0 = do not wait; negative is QT_E_ARG): QT_E_TIMEOUT if no
      * sample arrived; QT_E_IO / QT_E_DEVICE on read errors. */
     qt_rc (*read)(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout_ms);
     /* Required. */
@@ -57,7 +68,8 @@ struct qt_dev {
 qt_rc qt_dev_open(const char *spec, struct qt_dev **out) QT_MUST_CHECK;
 
 /* Fills exactly n samples, looping over short reads, each read bounded by
- * timeout_ms.  Returns the first error. */
+ * timeout_ms (>= 0).  Returns the first error; the samples read before it
+ * are in out but not counted for the caller (treat out as unusable). */
 qt_rc qt_dev_read_full(struct qt_dev *d, uint16_t *out, size_t n, int timeout_ms) QT_MUST_CHECK;
 
 void qt_dev_info(const struct qt_dev *d, struct qt_dev_info *out);
