@@ -44,7 +44,26 @@ qt_rc qt_drbg_reseed(struct qt_drbg *d) QT_MUST_CHECK;
 /* Mixes caller bytes in as additional input, credited zero (C_SeedRandom). */
 qt_rc qt_drbg_mix(struct qt_drbg *d, const uint8_t *in, size_t n) QT_MUST_CHECK;
 
+/* Number of seeds the QRNG-SEED source has handed to this drbg's DRBGs
+ * (instantiations and reseeds, every chain of the libctx). */
 uint64_t qt_drbg_reseed_count(struct qt_drbg *d);
+
+/* Full-entropy mode output block: each block of at most this many bytes is
+ * preceded by a prediction-resistance reseed of a CTR-DRBG (AES-256) that
+ * takes 256 bits straight from QRNG-SEED, i.e. >= 8 * block + 64 bits. */
+#define QT_DRBG_FULL_BLOCK 24
+
+struct qt_drbg_counters {
+    uint64_t seed_calls;     /* seeds pulled from QRNG-SEED, all chains */
+    uint64_t seed_bytes;     /* full-entropy bytes those seeds carried */
+    uint64_t seed_failures;  /* pulls the entropy pipeline refused */
+    uint64_t full_blocks;    /* full-entropy output blocks produced */
+    uint64_t full_seed_bytes; /* QRNG bytes consumed by the full-entropy chain */
+    uint64_t bytes_out;      /* bytes returned by qt_drbg_generate */
+};
+
+/* Snapshot of the counters (tests, status, bench). */
+void qt_drbg_counters(struct qt_drbg *d, struct qt_drbg_counters *out);
 
 /* NULL-safe. Frees the libctx. */
 void qt_drbg_free(struct qt_drbg *d);
