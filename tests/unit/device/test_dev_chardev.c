@@ -361,3 +361,19 @@ Test(dev_chardev, urandom_as_a_character_device)
     qt_dev_close(d);
     free(x);
 }
+
+Test(dev_chardev, device_at_end_of_file_times_out)
+{
+    struct qt_dev *d = NULL;
+    uint16_t x[4];
+    double t0;
+    double dt;
+
+    /* /dev/null reads 0 bytes forever: no data, bounded by the timeout. */
+    cr_assert_eq(qt_dev_open("chardev:/dev/null,bits=8,h=1", &d), QT_OK);
+    t0 = now_ms();
+    cr_assert_eq(qt_dev_read_full(d, x, 4, 60), QT_E_TIMEOUT);
+    dt = now_ms() - t0;
+    cr_assert(dt >= 59.0 && dt < 1000.0, "waited %f ms", dt);
+    qt_dev_close(d);
+}
