@@ -83,4 +83,60 @@ void qt_ent_pipeline_note_served(struct qt_ent_pipeline *p, uint64_t bits);
 /* NULL-safe; wipes internal buffers. */
 void qt_ent_pipeline_free(struct qt_ent_pipeline *p);
 
+/* ---- additions (entropy room) ------------------------------------------------------------- */
+
+/* Everything derived from the declared H and conf: for `qtoken device info`,
+ * attestation evidence and the closing note. */
+struct qt_ent_params {
+    unsigned bits;               /* sample width */
+    double h_declared;           /* bits/sample */
+    unsigned alpha_log2;         /* false-alarm rate 2^-alpha_log2 per test decision */
+    unsigned rct_cutoff;         /* a run of this many identical samples fails */
+    unsigned apt_window;         /* 512, or 1024 for binary samples */
+    unsigned apt_cutoff;         /* this many copies of a window's first sample fail */
+    unsigned repeat_chunk;       /* block-repeat: samples per hashed chunk (64) */
+    unsigned repeat_run;         /* ... fail after this many consecutive repeated chunks */
+    unsigned repeat_history;     /* ... remembered samples (65536) */
+    size_t window;               /* estimator window = release unit (samples) */
+    uint64_t startup_samples;    /* samples tested before the first output (one window) */
+    double estimate_floor;       /* fail when a window's estimate < h_declared - margin */
+    enum qt_extractor_kind extractor;
+    size_t block_samples;        /* raw samples per extractor block */
+    size_t block_out_bits;       /* output bits per block */
+    double extractor_ratio;      /* output bits per raw input bit */
+    unsigned epsilon_log2;       /* Toeplitz: statistical distance 2^-epsilon_log2 */
+};
+
+/* Parameters for a device of `bits` bits declaring h, under conf.
+ * QT_E_CONFIG when h is unusable (too low for the tests/extractor). */
+qt_rc qt_ent_params_compute(const struct qt_conf *conf, unsigned bits, double h,
+                            struct qt_ent_params *out) QT_MUST_CHECK;
+void qt_ent_pipeline_params(struct qt_ent_pipeline *p, struct qt_ent_params *out);
+
+struct qt_ent_opts {
+    int read_timeout_ms;   /* bound on each device read; 0 = 2000 */
+    int defer_startup;     /* 1: _new_ex does not run the start-up test; the first
+                            * get_entropy/selftest does */
+};
+
+/* qt_ent_pipeline_new with options; on failure of the start-up test *fail
+ * (if non-NULL) says which test fired at which raw sample (or the device
+ * error) and *out stays NULL.  opts may be NULL (defaults). */
+qt_rc qt_ent_pipeline_new_ex(const char *spec, const struct qt_conf *conf,
+                             const struct qt_ent_opts *opts, struct qt_ent_pipeline **out,
+                             struct qt_ent_failure *fail) QT_MUST_CHECK;
+
+/* Latest window's estimator figures (0 before the first window). */
+struct qt_ent_estimate_info {
+    double h_mcv, h_pred, h;     /* bits/sample; h = min */
+    uint64_t windows;            /* windows judged since creation */
+};
+void qt_ent_pipeline_estimate(struct qt_ent_pipeline *p, struct qt_ent_estimate_info *out);
+
+/* Host-wide counters from the shared stats file <installation dir>/stats
+ * (summed over every process that used a pipeline with this conf's store).
+ * QT_E_NOTFOUND when no process has created it yet (out zeroed). For
+ * `qtoken status` and the metrics exporter. */
+qt_rc qt_ent_stats_read(const struct qt_conf *conf, struct qt_ent_stats *out) QT_MUST_CHECK;
+
 #endif

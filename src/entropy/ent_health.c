@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SP 800-90B 4.4 health tests and the block-repeat detector.
+ *
+ * Speed (target >= 1 Gsample/s): each test is one pass over the buffer with
+ * a vectorised pre-filter (GCC vector extensions, SSE2 on x86-64, NEON
+ * elsewhere) and an exact scalar loop only where the pre-filter says a test
+ * may fire.
+ *  - RCT: a run of C equal samples ending at i implies s[i] == s[i-1] and
+ *    s[i] == s[i-C+1]; a block of 256 samples with neither pair equal at any
+ *    position cannot hold the end of a failing run, so only its trailing run
+ *    length is carried on.  For iid data with collision probability ~2^-H
+ *    both equalities hold with probability ~2^-2H per sample.
+ *  - APT: the count of the window's first value over the rest of the window
+ *    is a vector compare-and-subtract; only a window that reaches the cutoff
+ *    is rescanned to find the exact sample.
+ *  - Block repeat: one hash per aligned chunk of 64 samples and one table
+ *    probe per chunk.
+ *
+ * Block-repeat detector.  A firmware bug that replays a buffer of P samples
+ * (P a multiple of 64, e.g. a 4096-sample DMA buffer) makes every aligned
+ * 64-sample chunk after the onset equal to the chunk P samples earlier.  We
+ * keep the 64-bit hashes of the chunks of the last 65536 samples (1024
+ * chunks, in a 4-way table of 4096 buckets, oldest entry evicted: a live
+ * entry is lost only when 4 later chunks land in its bucket, p ~ 2e-4) and
+ * fail when K consecutive
+ * chunks each equal some chunk of that history.  Detection latency after
+ * the replay starts: at most 63 + 64 K samples (K = 2 for H >= 1).  Replays
+ * with a period that is not a multiple of 64, or longer than 65536, are not
+ * detected by this test.
+ *
+ * False alarms: under the declared model a chunk carries >= 64 H bits of
+ * min-entropy, so it equals a given earlier chunk with probability <=
+ * 2^-64H, and two different chunks share a 64-bit hash with probability
+ * ~2^-64 (the hash is a bijective multiply-xorshift per lane; inputs are not
+ * adversarial).  One chunk matches any of the L = 1024 remembered chunks
+ * with probability q <= 2 L 2^-min(64H, 64) = 2^(11 - min(64H, 64)); K
+ * consecutive chunks (independent samples) all match with probability q^K.
+ * K is the least with q^K <= 2^-100: at 2^30 chunks per second for 2^30
+ * seconds (34 years at 64 Gsample/s) the false-alarm probability is still
+ * below 2^-40.  At H = 6.3, K = 2 and q^K ~ 2^-106.
+ */
+#include "ent_health.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/check.h"
+#include "../common/mem.h"
+
+#define RCT_BLOCK 256u
+#define REPEAT_BUCKETS 4096u /* buckets of REPEAT_WAYS: 16x the live chunks */
+#define REPEAT_WAYS 4u
+#define REPEAT_TARGET_LOG2 100.0
+
+typedef uint16_t v8u16 __attribute__((vector_size(16)));
+typedef int16_t v8i16 __attribute__((vector_size(16)));
+
+struct repeat_entry {
+    uint64_t hash;
+    uint64_t seq; /* chunk number + 1; 0 = empty */
+};
+
+struct qt_ent_health {
+    struct qt_ent_health_cfg cfg;
+    uint64_t base;     /* raw index of the first sample after reset */
+    uint64_t pos;      /* samples tested since reset */
+    int failed;
+    struct qt_ent_failure failure;
+    /* RCT */
+    uint16_t rct_prev;
+    unsigned rct_run;  /* 0 before the first sample */
+    /* APT */
+    uint16_t apt_ref;
+    unsigned apt_count;
+    unsigned apt_pos;  /* samples of the current window seen; 0 = none */
+    /* block repeat */
+    uint16_t part[QT_ENT_REPEAT_CHUNK];
+    unsigned part_len;
+    uint64_t chunks;   /* complete chunks since reset */
+    unsigned streak;
+    struct repeat_entry table[REPEAT_BUCKETS][REPEAT_WAYS];
+};
+
+unsigned
+qt_ent_health_rct_cutoff(double h, unsigned alpha_log2)
+{
+    /* SP 800-90B 4.4.1: C = 1 + ceil(-log2(alpha) / H) */
+    return 1u + (unsigned)ceil((double)alpha_log2 / h - 1e-9);
+}
+
+unsigned
+qt_ent_health_apt_cutoff(double h, unsigned window, unsigned alpha_log2)
+{
+    /* SP 800-90B 4.4.2: C = 1 + CRITBINOM(W, 2^-H, 1 - alpha), i.e. the
+     * least c with P(X >= c) <= alpha for X ~ Binomial(W, p).  Tail sums in
+     * log space (log-sum-exp from the top), log factorials by summation. */
+    double p = exp2(-h);
+    double lp = log(p), lq = log1p(-p);
+    double lalpha = -(double)alpha_log2 * log(2.0);
+    double lfw = 0.0, ltail = -INFINITY;
+    unsigned c = window + 1;
+
+    if (p >= 1.0) {
+        return window;
+    }
+    for (unsigned i = 2; i <= window; i++) {
+        lfw += log((double)i);
+    }
+    for (unsigned j = window + 1; j-- > 0;) {
+        double lfj = 0.0, lfr = 0.0, lpmf, hi, lo;
+        for (unsigned i = 2; i <= j; i++) {
+            lfj += log((double)i);
+        }
+        for (unsigned i = 2; i <= window - j; i++) {
+            lfr += log((double)i);
+        }
+        lpmf = lfw - lfj - lfr + (double)j * lp + (double)(window - j) * lq;
+        hi = ltail > lpmf ? ltail : lpmf;
+        lo = ltail > lpmf ? lpmf : ltail;
+        ltail = hi + log1p(exp(lo - hi));
+        if (ltail > lalpha) {
+            break;
+        }
+        c = j;
+    }
+    return c > window ? window : c;
+}
+
+qt_rc
+qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2, struct qt_ent_health_cfg *out)
+{
+    double chunk_bits, q_log2;
+
+    QT_ENSURE_REF(out);
+    QT_ENSURE(bits >= 1 && bits <= 16 && alpha_log2 >= 1 && alpha_log2 <= 64, QT_E_ARG);
+    QT_ENSURE(h > 0.0 && h <= (double)bits, QT_E_ARG);
+    memset(out, 0, sizeof(*out));
+    out->rct_cutoff = qt_ent_health_rct_cutoff(h, alpha_log2);
+    out->apt_window = bits == 1 ? 1024u : 512u;
+    out->apt_cutoff = qt_ent_health_apt_cutoff(h, out->apt_window, alpha_log2);
+    out->repeat_chunk = QT_ENT_REPEAT_CHUNK;
+    out->repeat_history = QT_ENT_REPEAT_HISTORY;
+    chunk_bits = fmin((double)QT_ENT_REPEAT_CHUNK * h, 64.0);
+    q_log2 = 1.0 + log2((double)(QT_ENT_REPEAT_HISTORY / QT_ENT_REPEAT_CHUNK)) - chunk_bits;
+    QT_ENSURE(q_log2 < -1.0, QT_E_CONFIG);
+    out->repeat_run = (unsigned)ceil(REPEAT_TARGET_LOG2 / -q_log2);
+    if (out->repeat_run < 1) {
+        out->repeat_run = 1;
+    }
+    return QT_OK;
+}
+
+qt_rc
+qt_ent_health_new(const struct qt_ent_health_cfg *cfg, struct qt_ent_health **out)
+{
+    struct qt_ent_health *h;
+
+    QT_ENSURE(cfg != NULL && out != NULL, QT_E_ARG);
+    QT_ENSURE(cfg->rct_cutoff >= 2 && cfg->apt_window >= 2 && cfg->apt_cutoff >= 2 &&
+                  cfg->repeat_chunk == QT_ENT_REPEAT_CHUNK && cfg->repeat_run >= 1 &&
+                  cfg->repeat_history / QT_ENT_REPEAT_CHUNK <= REPEAT_BUCKETS,
+              QT_E_ARG);
+    h = calloc(1, sizeof(*h));
+    QT_ENSURE(h != NULL, QT_E_NOMEM);
+    h->cfg = *cfg;
+    qt_ent_health_reset(h, 0);
+    *out = h;
+    return QT_OK;
+}
+
+void
+qt_ent_health_reset(struct qt_ent_health *h, uint64_t first_index)
+{
+    struct qt_ent_health_cfg cfg;
+
+    if (h == NULL) {
+        return;
+    }
+    cfg = h->cfg;
+    qt_wipe(h, sizeof(*h));
+    h->cfg = cfg;
+    h->base = first_index;
+}
+
+uint64_t
+qt_ent_health_count(const struct qt_ent_health *h)
+{
+    return h == NULL ? 0 : h->pos;
+}
+
+void
+qt_ent_health_free(struct qt_ent_health *h)
+{
+    if (h != NULL) {
+        qt_wipe(h, sizeof(*h));
+        free(h);
+    }
+}
+
+/* ---- Repetition Count Test ---------------------------------------------------------------- */
+
+static inline v8u16
+load8(const uint16_t *p)
+{
+    v8u16 v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline int
+any8(v8i16 v)
+{
+    uint64_t w[2];
+    memcpy(w, &v, sizeof(w));
+    return (w[0] | w[1]) != 0;
+}
+
+/* Nonzero if some i in [i0, i0 + RCT_BLOCK) has s[i] == s[i-1] == s[i-k]
+ * (needs i0 >= k). */
+static int
+rct_block_suspect(const uint16_t *s, size_t i0, unsigned k)
+{
+    v8i16 hit = {0};
+    for (size_t i = i0; i < i0 + RCT_BLOCK; i += 8) {
+        v8u16 a = load8(s + i);
+        hit |= (v8i16)((a == load8(s + i - 1)) & (a == load8(s + i - k)));
+    }
+    return any8(hit);
+}
+
+/* Returns the offset of the sample at which the RCT fires, or n. */
+static size_t
+rct_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
+{
+    const unsigned c = h->cfg.rct_cutoff;
+    uint16_t prev = h->rct_prev;
+    unsigned run = h->rct_run;
+    size_t i = 0, fail = n;
+
+    for (;;) {
+        size_t stop;
+        /* scalar: the first c samples (history), suspect blocks, the tail */
+        if (i < c) {
+            stop = n < c ? n : c;
+        } else if (i + RCT_BLOCK <= n && !rct_block_suspect(s, i, c - 1)) {
+            size_t e = i + RCT_BLOCK - 1;
+            unsigned r = 1;
+            while (r < c && s[e - r] == s[e]) {
+                r++;
+            }
+            prev = s[e];
+            run = r;
+            i += RCT_BLOCK;
+            continue;
+        } else {
+            stop = i + RCT_BLOCK <= n ? i + RCT_BLOCK : n;
+        }
+        if (i >= n) {
+            break;
+        }
+        for (; i < stop; i++) {
+            if (run > 0 && s[i] == prev) {
+                if (++run >= c) {
+                    fail = i;
+                    goto out;
+                }
+            } else {
+                prev = s[i];
+                run = 1;
+            }
+        }
+    }
+out:
+    h->rct_prev = prev;
+    h->rct_run = run;
+    return fail;
+}
+
+/* ---- Adaptive Proportion Test ------------------------------------------------------------- */
+
+static unsigned
+count_eq(const uint16_t *s, size_t n, uint16_t ref)
+{
+    v8u16 r = {ref, ref, ref, ref, ref, ref, ref, ref};
+    v8i16 acc = {0};
+    size_t i = 0;
+    unsigned total = 0;
+
+    /* lanes count at most n / 8 <= 128 per window: no int16 overflow */
+    for (; i + 8 <= n; i += 8) {
+        acc -= (v8i16)(load8(s + i) == r);
+    }
+    for (unsigned l = 0; l < 8; l++) {
+        total += (unsigned)acc[l];
+    }
+    for (; i < n; i++) {
+        total += s[i] == ref;
+    }
+    return total;
+}
+
+static size_t
+apt_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
+{
+    const unsigned w = h->cfg.apt_window, c = h->cfg.apt_cutoff;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t take;
+        unsigned cnt;
+
+        if (h->apt_pos == 0) {
+            h->apt_ref = s[i];
+            h->apt_count = 1;
+            h->apt_pos = 1;
+            i++;
+            continue;
+        }
+        take = w - h->apt_pos;
+        if (take > n - i) {
+            take = n - i;
+        }
+        cnt = count_eq(s + i, take, h->apt_ref);
+        if (h->apt_count + cnt >= c) {
+            for (size_t j = i; j < i + take; j++) {
+                if (s[j] == h->apt_ref && ++h->apt_count >= c) {
+                    return j;
+                }
+            }
+        }
+        h->apt_count += cnt;
+        h->apt_pos += (unsigned)take;
+        if (h->apt_pos == w) {
+            h->apt_pos = 0;
+        }
+        i += take;
+    }
+    return n;
+}
+
+/* ---- Block-repeat detector ---------------------------------------------------------------- */
+
+static inline uint64_t
+fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* 64-bit hash of one chunk: four independent multiply-xorshift lanes. */
+static uint64_t
+chunk_hash(const uint16_t *s)
+{
+    uint64_t l[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
+                     0x082efa98ec4e6c89ULL};
+    uint64_t w[QT_ENT_REPEAT_CHUNK / 4];
+
+    memcpy(w, s, sizeof(w));
+    for (unsigned i = 0; i < QT_ENT_REPEAT_CHUNK / 4; i += 4) {
+        for (unsigned j = 0; j < 4; j++) {
+            uint64_t x = (l[j] ^ w[i + j]) * 0x9e3779b97f4a7c15ULL;
+            l[j] = x ^ (x >> 29);
+        }
+    }
+    return fmix64(l[0] ^ fmix64(l[1] ^ fmix64(l[2] ^ fmix64(l[3]))));
+}
+
+/* Returns 1 when this chunk completes a run of K repeated chunks. */
+static int
+repeat_chunk(struct qt_ent_health *h, const uint16_t *chunk)
+{
+    uint64_t hash = chunk_hash(chunk);
+    uint64_t seq = ++h->chunks;
+    uint64_t live = h->cfg.repeat_history / QT_ENT_REPEAT_CHUNK;
+    struct repeat_entry *b = h->table[hash & (REPEAT_BUCKETS - 1)];
+    int seen = 0;
+    unsigned victim;
+
+    victim = 0;
+    for (unsigned k = 0; k < REPEAT_WAYS; k++) {
+        if (b[k].seq != 0 && seq - b[k].seq <= live && b[k].hash == hash) {
+            seen = 1;
+        }
+        victim = b[k].seq < b[victim].seq ? k : victim;
+    }
+    b[victim].hash = hash;
+    b[victim].seq = seq;
+    h->streak = seen ? h->streak + 1 : 0;
+    return h->streak >= h->cfg.repeat_run;
+}
+
+static size_t
+repeat_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
+{
+    const unsigned k = QT_ENT_REPEAT_CHUNK;
+    size_t i = 0;
+
+    if (h->part_len > 0) {
+        size_t take = k - h->part_len;
+        if (take > n) {
+            take = n;
+        }
+        memcpy(h->part + h->part_len, s, take * sizeof(*s));
+        h->part_len += (unsigned)take;
+        i = take;
+        if (h->part_len < k) {
+            return n;
+        }
+        h->part_len = 0;
+        if (repeat_chunk(h, h->part)) {
+            return i - 1;
+        }
+    }
+    for (; i + k <= n; i += k) {
+        if (repeat_chunk(h, s + i)) {
+            return i + k - 1;
+        }
+    }
+    if (i < n) {
+        memcpy(h->part, s + i, (n - i) * sizeof(*s));
+        h->part_len = (unsigned)(n - i);
+    }
+    return n;
+}
+
+/* ---- driver ------------------------------------------------------------------------------- */
+
+qt_rc
+qt_ent_health_run(struct qt_ent_health *h, const uint16_t *s, size_t n,
+                  struct qt_ent_failure *fail)
+{
+    size_t at_rct, at_apt, at_rep, first;
+    enum qt_ent_test test = QT_ENT_TEST_NONE;
+
+    QT_ENSURE(h != NULL && (s != NULL || n == 0), QT_E_ARG);
+    if (h->failed) {
+        if (fail != NULL) {
+            *fail = h->failure;
+        }
+        return QT_E_HEALTH;
+    }
+    at_rct = rct_run(h, s, n);
+    at_apt = apt_run(h, s, at_rct < n ? at_rct + 1 : n);
+    first = at_rct < at_apt ? at_rct : at_apt;
+    at_rep = repeat_run(h, s, first < n ? first + 1 : n);
+    if (at_rct < n && at_rct <= at_apt && at_rct <= at_rep) {
+        test = QT_ENT_TEST_RCT;
+        first = at_rct;
+    } else if (at_apt < n && at_apt <= at_rep) {
+        test = QT_ENT_TEST_APT;
+        first = at_apt;
+    } else if (at_rep < n) {
+        test = QT_ENT_TEST_BLOCK_REPEAT;
+        first = at_rep;
+    }
+    if (test == QT_ENT_TEST_NONE) {
+        h->pos += n;
+        return QT_OK;
+    }
+    h->failed = 1;
+    h->failure.test = test;
+    h->failure.sample_index = h->base + h->pos + first;
+    h->failure.rc = QT_E_HEALTH;
+    if (test == QT_ENT_TEST_RCT) {
+        (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
+                       "%u identical samples (value %u), cutoff %u", h->rct_run, s[first],
+                       h->cfg.rct_cutoff);
+    } else if (test == QT_ENT_TEST_APT) {
+        (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
+                       "value %u seen %u times in a window of %u, cutoff %u", h->apt_ref,
+                       h->apt_count, h->cfg.apt_window, h->cfg.apt_cutoff);
+    } else {
+        (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
+                       "%u consecutive %u-sample chunks repeat earlier data (last %u samples)",
+                       h->streak, h->cfg.repeat_chunk, h->cfg.repeat_history);
+    }
+    h->pos += first + 1;
+    if (fail != NULL) {
+        *fail = h->failure;
+    }
+    return QT_E_HEALTH;
+}

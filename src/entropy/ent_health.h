@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Continuous health tests on raw samples (NIST SP 800-90B section 4.4):
+ * Repetition Count Test, Adaptive Proportion Test, plus a block-repeat
+ * detector for a device that replays a buffer (which passes RCT and APT).
+ *
+ * Cutoffs come from the declared min-entropy H per sample and the false
+ * alarm rate alpha = 2^-alpha_log2.  A failure is sticky: every later call
+ * returns QT_E_HEALTH until qt_ent_health_reset (which the pipeline calls
+ * only for a fresh start-up test).
+ */
+#ifndef QT_ENTROPY_ENT_HEALTH_H
+#define QT_ENTROPY_ENT_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ent.h"
+
+#define QT_ENT_REPEAT_CHUNK 64u       /* samples per hashed chunk */
+#define QT_ENT_REPEAT_HISTORY 65536u  /* samples of history the detector remembers */
+
+struct qt_ent_health_cfg {
+    unsigned rct_cutoff;     /* C: a run of C identical samples fails */
+    unsigned apt_window;     /* W: 512 (non-binary) or 1024 (binary) */
+    unsigned apt_cutoff;     /* C: C occurrences of the window's first value fail */
+    unsigned repeat_chunk;   /* QT_ENT_REPEAT_CHUNK */
+    unsigned repeat_run;     /* K: K consecutive chunks seen before fail */
+    unsigned repeat_history; /* QT_ENT_REPEAT_HISTORY */
+};
+
+/* Cutoffs for declared H (0 < H <= bits), sample width bits (1..16) and
+ * alpha = 2^-alpha_log2 (1..64).  QT_E_CONFIG when H is too low for the
+ * block-repeat detector (64 H <= 12 bits per chunk). */
+qt_rc qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2,
+                            struct qt_ent_health_cfg *out) QT_MUST_CHECK;
+
+/* The two cutoff formulas on their own (unit tests, `device info`). */
+unsigned qt_ent_health_rct_cutoff(double h, unsigned alpha_log2);
+unsigned qt_ent_health_apt_cutoff(double h, unsigned window, unsigned alpha_log2);
+
+struct qt_ent_health;
+
+qt_rc qt_ent_health_new(const struct qt_ent_health_cfg *cfg,
+                        struct qt_ent_health **out) QT_MUST_CHECK;
+
+/* Forgets all state (runs, windows, chunk history, failure); the next
+ * sample gets raw index first_index. */
+void qt_ent_health_reset(struct qt_ent_health *h, uint64_t first_index);
+
+/* Tests n samples in order.  QT_OK when all passed; QT_E_HEALTH with *fail
+ * filled (test, raw index of the sample at which the test fired, detail)
+ * for the earliest failing sample.  Sticky. */
+qt_rc qt_ent_health_run(struct qt_ent_health *h, const uint16_t *s, size_t n,
+                        struct qt_ent_failure *fail) QT_MUST_CHECK;
+
+/* Samples tested since the last reset. */
+uint64_t qt_ent_health_count(const struct qt_ent_health *h);
+
+/* NULL-safe. */
+void qt_ent_health_free(struct qt_ent_health *h);
+
+#endif
