@@ -67,14 +67,32 @@ code_mass(double r, size_t nbins, size_t i, double mean, double sd)
     return std_normal_mass(lo, hi);
 }
 
+/* The pmf needs one erfc per edge: t is the tail mass beyond the edge on
+ * its own side of the mean (below it for z <= 0, above it for z > 0), and
+ * each bin's mass is a difference of tails of the same side, as in
+ * std_normal_mass.  Used for every table rebuild (drift: every 1000
+ * samples), so it matters at 16 bits. */
 void
 qt_dev_sim_adc_pmf(const struct qt_dev_sim_model *m, double mean, double sd, double *pmf)
 {
     size_t nbins = (size_t)1 << m->adc_bits;
     double r = m->range * qt_dev_sim_sigma_total(m);
+    double za = -INFINITY; /* lower edge of the current bin, standardised */
+    double ta = 0.0;       /* its tail mass */
 
     for (size_t i = 0; i < nbins; i++) {
-        pmf[i] = code_mass(r, nbins, i, mean, sd);
+        double zb = i + 1 == nbins ? INFINITY : (edge(r, nbins, i + 1) - mean) / sd;
+        double tb = zb == INFINITY ? 0.0 : 0.5 * erfc(fabs(zb) * M_SQRT1_2);
+
+        if (za >= 0.0) {
+            pmf[i] = ta - tb;             /* both upper tails */
+        } else if (zb <= 0.0) {
+            pmf[i] = tb - ta;             /* both lower tails (ta = 0 at -inf) */
+        } else {
+            pmf[i] = 1.0 - ta - tb;       /* the bin holding the mean */
+        }
+        za = zb;
+        ta = tb;
     }
 }
 
