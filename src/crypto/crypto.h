@@ -137,11 +137,14 @@ enum qt_crypto_mech_type {
  *  AES_CTR    iv = the 16-byte initial counter block (CK_AES_CTR_PARAMS.cb),
  *             ctr_bits 1..128 (ulCounterBits): the low ctr_bits of the block
  *             are the counter; data that would wrap it gives QT_E_RANGE.
- *  AES_GCM    iv 1..256 bytes, aad/aad_len (any), tag_bits 96..128 in steps of
- *             8 (PKCS#11 allows 0..128; we accept only what SP 800-38D
- *             recommends for general use and say QT_E_ARG otherwise).
- *  AES_KEY_WRAP      iv must be NULL or the RFC 3394 default A6A6A6A6A6A6A6A6.
- *  AES_KEY_WRAP_PAD  iv must be NULL or the RFC 5649 prefix A65959A6 (4 bytes).
+ *  AES_GCM    iv 1..128 bytes (OpenSSL 3.0's GCM limit; longer IVs, which
+ *             PKCS#11 allows up to 256 bytes, give QT_E_ARG), aad/aad_len
+ *             (any), tag_bits 96..128 in steps of 8 (PKCS#11 allows 0..128; we
+ *             accept only what SP 800-38D recommends for general use).
+ *  AES_KEY_WRAP      iv NULL/0 = the RFC 3394 default A6A6A6A6A6A6A6A6, else
+ *                    exactly 8 bytes (CKM_AES_KEY_WRAP's optional IV).
+ *  AES_KEY_WRAP_PAD  iv NULL/0 = the RFC 5649 prefix A65959A6, else exactly
+ *                    4 bytes.
  */
 struct qt_crypto_mech {
     enum qt_crypto_mech_type type;

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals shared by the src/crypto files: the key object's layout, the
+ * curve table and small OpenSSL helpers.  Not installed, not included outside
+ * src/crypto and its unit tests.
+ */
+#ifndef QT_CRYPTO_CRYPTO_INT_H
+#define QT_CRYPTO_CRYPTO_INT_H
+
+#include <openssl/evp.h>
+
+#include "crypto.h"
+
+struct qt_crypto_key {
+    enum qt_crypto_key_type type;
+    enum qt_crypto_curve curve; /* EC / EC_EDWARDS only */
+    int priv;                   /* holds private or secret material */
+    size_t bits;
+    OSSL_LIB_CTX *lc;           /* borrowed; the libctx the key lives in */
+    EVP_PKEY *pkey;             /* RSA, EC, EC_EDWARDS */
+    struct qt_secret secret;    /* AES, GENERIC_SECRET */
+};
+
+struct qt_crypto_curve_info {
+    enum qt_crypto_curve curve;
+    const char *group;          /* OpenSSL group name (EC) or key type (Ed) */
+    const uint8_t *oid;         /* DER of the named-curve OID, tag included */
+    size_t oid_len;
+    size_t bits;                /* qt_crypto_curve_bits */
+    size_t scalar_len;          /* order bytes; EdDSA private key bytes */
+    size_t field_len;           /* coordinate bytes; EdDSA public key bytes */
+    size_t sig_len;             /* PKCS#11 signature bytes */
+    int edwards;
+};
+
+/* NULL for NONE / unknown values. */
+const struct qt_crypto_curve_info *qt_crypto_curve_info(enum qt_crypto_curve c);
+
+/* New zeroed key object (type set) or NULL. */
+struct qt_crypto_key *qt_crypto_key_alloc(OSSL_LIB_CTX *lc, enum qt_crypto_key_type type);
+
+/* Wraps an EVP_PKEY made in lc (takes ownership on success and on failure:
+ * pkey is freed if *out cannot be made): RSA, EC or ED25519/ED448. */
+qt_rc qt_crypto_key_from_pkey(OSSL_LIB_CTX *lc, EVP_PKEY *pkey, int priv,
+                              struct qt_crypto_key **out) QT_MUST_CHECK;
+
+/* Decodes CKA_EC_POINT (DER-wrapped or raw) for curve ci into a borrowed view
+ * of the raw point bytes.  QT_E_FORMAT if neither form fits. */
+qt_rc qt_crypto_ec_point_unwrap(const struct qt_crypto_curve_info *ci, const uint8_t *p, size_t n,
+                                const uint8_t **raw, size_t *raw_len) QT_MUST_CHECK;
+
+/* Appends a DER tag-length header for a length below 65536. */
+qt_rc qt_crypto_der_header(struct qt_buf *b, uint8_t tag, size_t len) QT_MUST_CHECK;
+
+/* Reads a DER tag-length header at *p..end: checks the tag, returns the
+ * content length (definite, minimal form up to 2 length bytes) and moves *p to
+ * the content.  QT_E_FORMAT on any malformation or if content overruns end. */
+qt_rc qt_crypto_der_read(const uint8_t **p, const uint8_t *end, uint8_t tag,
+                         size_t *len) QT_MUST_CHECK;
+
+/* RSA modulus byte length of an RSA key. */
+size_t qt_crypto_rsa_k(const struct qt_crypto_key *k);
+
+/* Raw RSA (CKM_RSA_X_509) input: in left-padded with zeros into block (k_len =
+ * modulus bytes).  QT_E_RANGE if in_len > k_len or the value is not below n. */
+qt_rc qt_crypto_rsa_x509_block(const struct qt_crypto_key *k, const uint8_t *in, size_t in_len,
+                               uint8_t *block, size_t k_len) QT_MUST_CHECK;
+
+/* Fetches the digest of h in lc (caller frees with EVP_MD_free); NULL if
+ * unknown. */
+EVP_MD *qt_crypto_md_fetch(OSSL_LIB_CTX *lc, enum qt_crypto_hash h);
+
+#endif
