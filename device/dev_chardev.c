@@ -31,6 +31,7 @@
 
 #include "../src/common/check.h"
 #include "../src/common/log.h"
+#include "../src/common/mem.h"
 #include "dev_priv.h"
 
 #define CHARDEV_CHUNK 16384
@@ -131,6 +132,8 @@ chardev_read(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout
         }
         hup_seen = 0;
         k = qt_dev_dec_run(&c->dec, buf, (size_t)r, out);
+        /* Raw samples feed keys: no copy left on the stack. */
+        qt_wipe(buf, (size_t)r);
         if (k > 0) {
             *got = k;
             return QT_OK;
@@ -165,6 +168,7 @@ chardev_close(struct qt_dev *d)
     if (c->fd >= 0) {
         (void)close(c->fd);
     }
+    qt_wipe(c, sizeof(*c)); /* a pending half sample */
     free(c);
 }
 

@@ -20,6 +20,7 @@
 
 #include "../src/common/check.h"
 #include "../src/common/log.h"
+#include "../src/common/mem.h"
 #include "dev_priv.h"
 
 #define FILE_CHUNK 16384
@@ -67,6 +68,8 @@ file_read(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout_ms
             return QT_E_DEVICE;
         }
         k = qt_dev_dec_run(&f->dec, buf, (size_t)r, out);
+        /* Raw samples feed keys: no copy left on the stack. */
+        qt_wipe(buf, (size_t)r);
         if (k > 0) {
             f->samples += k;
             *got = k;
@@ -100,6 +103,7 @@ file_close(struct qt_dev *d)
     if (f->fd >= 0) {
         (void)close(f->fd);
     }
+    qt_wipe(f, sizeof(*f)); /* a pending half sample */
     free(f);
 }
 
