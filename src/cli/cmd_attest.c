@@ -194,6 +194,48 @@ qt_attest_read_token_log(const struct qt_conf *c, const char *label, struct qt_a
     return rc;
 }
 
+qt_rc
+qt_attest_append(const struct qt_conf *c, const char *label, const struct qt_att_key *k,
+                 struct qt_att_event *ev, uint64_t *seq_out)
+{
+    char install[QT_CONF_STR];
+    struct qt_ks_token *t = NULL;
+    struct qt_ks_token_info info;
+    uint64_t seq = 0;
+    char *prev = NULL, *jws = NULL;
+    int in_txn = 0;
+    qt_rc rc;
+
+    QT_ENSURE(c != NULL && label != NULL && k != NULL && ev != NULL, QT_E_ARG);
+    QT_TRY(open_token(c, label, install, sizeof(install), &t));
+    if ((rc = qt_ks_token_info(t, &info)) != QT_OK || (rc = qt_ks_txn_begin(t)) != QT_OK) {
+        goto out;
+    }
+    in_txn = 1;
+    ev->token_serial = info.serial;
+    ev->token_label = info.label;
+    if ((rc = qt_ks_log_tail(t, &seq, &prev)) != QT_OK ||
+        (rc = qt_att_record_build(k, prev, seq + 1, ev, &jws)) != QT_OK ||
+        (rc = qt_ks_log_append(t, seq + 1, jws)) != QT_OK ||
+        (rc = qt_ks_txn_commit(t)) != QT_OK) {
+        goto out;
+    }
+    in_txn = 0;
+    if (seq_out != NULL) {
+        *seq_out = seq + 1;
+    }
+out:
+    if (in_txn) {
+        qt_ks_txn_rollback(t);
+    }
+    ev->token_serial = NULL;
+    ev->token_label = NULL;
+    free(prev);
+    free(jws);
+    qt_ks_token_close(t);
+    return rc;
+}
+
 static const char *
 opt_value(int argc, char **argv, int *i)
 {
@@ -613,8 +655,8 @@ find_attr(const struct qt_attr *a, size_t n, unsigned long type)
 
 /* Builds an EVP_PKEY from a public key object's attributes: CKA_PUBLIC_KEY_INFO
  * if present, else EC params/point or RSA modulus/exponent. */
-static qt_rc
-pubkey_from_attrs(const struct qt_attr *a, size_t n, EVP_PKEY **out)
+qt_rc
+qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n, EVP_PKEY **out)
 {
     const struct qt_attr *spki = find_attr(a, n, CKA_PUBLIC_KEY_INFO);
     const struct qt_attr *kt = find_attr(a, n, CKA_KEY_TYPE);
@@ -738,7 +780,7 @@ token_public_key(const struct qt_conf *c, const char *token, const char *label, 
     if ((rc = qt_ks_obj_get(t, ids[0], &attrs, &n)) != QT_OK) {
         goto out;
     }
-    rc = pubkey_from_attrs(attrs, n, out);
+    rc = qt_attest_pubkey_from_attrs(attrs, n, out);
 out:
     qt_ks_attrs_free(attrs, n);
     free(ids);

@@ -10,6 +10,7 @@
 
 #include <openssl/types.h>
 #include "../../attest/att.h"
+#include "../../keystore/ks.h"
 #include "../common/conf.h"
 
 struct qt_ent_pipeline;
@@ -34,6 +35,18 @@ void qt_attest_qrng_close(struct qt_attest_qrng *q);
  * (QT_E_NOTFOUND: no such token).  Token serial into serial if non-NULL. */
 qt_rc qt_attest_read_token_log(const struct qt_conf *c, const char *label, struct qt_att_log *log,
                                char serial[17]) QT_MUST_CHECK;
+
+/* Appends one record for ev to the log of the token labelled label, signed
+ * by k, in one keystore transaction (ev's token serial and label are filled
+ * from the token).  *seq_out (optional) gets the record's seq. */
+qt_rc qt_attest_append(const struct qt_conf *c, const char *label, const struct qt_att_key *k,
+                       struct qt_att_event *ev, uint64_t *seq_out) QT_MUST_CHECK;
+
+/* The public key of a public-key object's attributes: CKA_PUBLIC_KEY_INFO if
+ * present, else CKA_EC_PARAMS + CKA_EC_POINT (EC, Edwards) or CKA_MODULUS +
+ * CKA_PUBLIC_EXPONENT (RSA).  QT_E_FORMAT / QT_E_UNSUPPORTED otherwise. */
+qt_rc qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n,
+                                  EVP_PKEY **out) QT_MUST_CHECK;
 
 /* Writes text to path (mode 0644, or 0600 if private_) replacing it. */
 qt_rc qt_attest_write_file(const char *path, const char *text, int private_) QT_MUST_CHECK;
