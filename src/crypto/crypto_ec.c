@@ -254,14 +254,17 @@ ec_public_from_private(OSSL_LIB_CTX *lc, const struct qt_crypto_curve_info *ci, 
 {
     EC_GROUP *group = NULL;
     EC_POINT *pt = NULL;
+    BN_CTX *bnctx = NULL;
     qt_rc rc = QT_E_CRYPTO;
-
     int nid = EC_curve_nist2nid(ci->group);
 
     if (nid == NID_undef) {
         nid = OBJ_sn2nid(ci->group);
     }
-    if ((group = EC_GROUP_new_by_curve_name_ex(lc, NULL, nid)) == NULL) {
+    /* The BN_CTX carries lc: coordinate blinding draws random numbers, which
+     * must not come from the default libctx. */
+    if ((bnctx = BN_CTX_secure_new_ex(lc)) == NULL ||
+        (group = EC_GROUP_new_by_curve_name_ex(lc, NULL, nid)) == NULL) {
         goto out;
     }
     rc = QT_E_RANGE;
@@ -269,8 +272,8 @@ ec_public_from_private(OSSL_LIB_CTX *lc, const struct qt_crypto_curve_info *ci, 
         goto out;
     }
     rc = QT_E_CRYPTO;
-    if ((pt = EC_POINT_new(group)) == NULL || !EC_POINT_mul(group, pt, d, NULL, NULL, NULL) ||
-        EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, pub, pub_len, NULL) !=
+    if ((pt = EC_POINT_new(group)) == NULL || !EC_POINT_mul(group, pt, d, NULL, NULL, bnctx) ||
+        EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, pub, pub_len, bnctx) !=
             pub_len) {
         goto out;
     }
@@ -278,6 +281,7 @@ ec_public_from_private(OSSL_LIB_CTX *lc, const struct qt_crypto_curve_info *ci, 
 out:
     EC_POINT_clear_free(pt);
     EC_GROUP_free(group);
+    BN_CTX_free(bnctx);
     return rc;
 }
 
