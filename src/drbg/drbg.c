@@ -230,7 +230,7 @@ reseed_primary(struct qt_drbg *d)
     ok = EVP_RAND_reseed(primary, 1, NULL, 0, (const unsigned char *)&a, sizeof(a));
     qt_wipe(&a, sizeof(a));
     if (!ok) {
-        log_ossl(QT_LOG_WARN, "reseed");
+        log_ossl(QT_LOG_INFO, "reseed");
         return failure_rc(d, before);
     }
     return QT_OK;
@@ -275,7 +275,7 @@ generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr)
     int ok;
 
     if (pub == NULL) {
-        log_ossl(QT_LOG_WARN, "public DRBG");
+        log_ossl(QT_LOG_INFO, "public DRBG");
         return failure_rc(d, before);
     }
     for (off = 0; off < n; off += len) {
@@ -287,7 +287,7 @@ generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr)
                                (const unsigned char *)&a, sizeof(a));
         qt_wipe(&a, sizeof(a));
         if (!ok) {
-            log_ossl(QT_LOG_WARN, "generate");
+            log_ossl(QT_LOG_INFO, "generate");
             return failure_rc(d, before);
         }
     }
@@ -337,7 +337,7 @@ full_chain_inlock(struct qt_drbg *d)
     params[1] = OSSL_PARAM_construct_end();
     if (!EVP_RAND_instantiate(d->full_drbg, DRBG_STRENGTH, 1, (const unsigned char *)FULL_PERS,
                               sizeof(FULL_PERS) - 1, params)) {
-        log_ossl(QT_LOG_WARN, "full-entropy DRBG instantiate");
+        log_ossl(QT_LOG_INFO, "full-entropy DRBG instantiate");
         rc = failure_rc(d, before);
         goto out;
     }
@@ -370,19 +370,21 @@ generate_full(struct qt_drbg *d, uint8_t *out, size_t n)
     if ((rc = full_chain_inlock(d)) != QT_OK) {
         goto out;
     }
+    /* One additional input per request (OS bytes once); the counter makes
+     * each block's distinct. */
+    build_addin(d, &a);
     for (off = 0; off < n; off += len) {
         len = n - off < QT_DRBG_FULL_BLOCK ? n - off : QT_DRBG_FULL_BLOCK;
         if (!ctx_seed_bytes(d->full_seed, &s0)) {
             rc = QT_E_CRYPTO;
             goto out;
         }
-        build_addin(d, &a);
+        a.counter++;
         /* Prediction resistance: OpenSSL reseeds from full_seed first. */
         ok = EVP_RAND_generate(d->full_drbg, out + off, len, DRBG_STRENGTH, 1,
                                (const unsigned char *)&a, sizeof(a));
-        qt_wipe(&a, sizeof(a));
         if (!ok) {
-            log_ossl(QT_LOG_WARN, "full-entropy generate");
+            log_ossl(QT_LOG_INFO, "full-entropy generate");
             rc = failure_rc(d, before_fail);
             goto out;
         }
@@ -402,6 +404,7 @@ generate_full(struct qt_drbg *d, uint8_t *out, size_t n)
     }
     rc = QT_OK;
 out:
+    qt_wipe(&a, sizeof(a));
     (void)pthread_mutex_unlock(&d->full_lock);
     return rc;
 }
@@ -477,7 +480,7 @@ qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf, struct qt_drb
     }
     /* Instantiates the primary: its seed must come from QRNG-SEED. */
     if (RAND_get0_primary(d->libctx) == NULL) {
-        log_ossl(QT_LOG_WARN, "primary DRBG");
+        log_ossl(QT_LOG_INFO, "primary DRBG");
         rc = failure_rc(d, 0);
         goto out;
     }
@@ -573,7 +576,7 @@ qt_drbg_mix(struct qt_drbg *d, const uint8_t *in, size_t n)
     for (off = 0; off < n; off += len) {
         len = n - off < GENERATE_CHUNK ? n - off : GENERATE_CHUNK;
         if (!EVP_RAND_reseed(primary, 0, NULL, 0, in + off, len)) {
-            log_ossl(QT_LOG_WARN, "mix");
+            log_ossl(QT_LOG_INFO, "mix");
             rc = failure_rc(d, before);
             goto out;
         }

@@ -165,7 +165,7 @@ pull(struct qt_seed_prov *sp, unsigned char *out, size_t n, struct qt_ent_pipeli
     if (rc != QT_OK) {
         qt_wipe(out, n);
         atomic_fetch_add(&sp->failures, 1);
-        qt_log(QT_LOG_WARN, "%s: entropy pipeline refused %zu bytes: %s", QT_SEED_SRC_NAME, n,
+        qt_log(QT_LOG_INFO, "%s: entropy pipeline refused %zu bytes: %s", QT_SEED_SRC_NAME, n,
                qt_rc_str(rc));
         ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "%s: entropy source failed: %s",
                        QT_SEED_SRC_NAME, qt_rc_str(rc));
