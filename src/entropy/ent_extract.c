@@ -104,6 +104,25 @@ load_le64(const uint8_t *p, size_t avail)
     return v;
 }
 
+/* Fixed-width forms: compilers turn these into single loads/stores. */
+static inline uint64_t
+get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+static inline void
+put_le64(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
 qt_rc
 qt_ent_toeplitz_new(const uint8_t *seed, size_t seed_len, size_t in_bits, size_t out_bits,
                     struct qt_ent_toeplitz **out)
@@ -220,14 +239,17 @@ qt_ent_toeplitz_hash(struct qt_ent_toeplitz *t, enum qt_ent_toeplitz_path path,
     clmul = path != QT_ENT_TOEPLITZ_PORTABLE && qt_ent_toeplitz_clmul_available();
     QT_ENSURE(path != QT_ENT_TOEPLITZ_CLMUL || clmul, QT_E_UNSUPPORTED);
     for (size_t w = 0; w < t->nw; w++) {
-        t->xw[w] = load_le64(in + 8 * w, 8);
+        t->xw[w] = get_le64(in + 8 * w);
     }
     if (clmul) {
         qt_ent_toeplitz_clmul_kernel(t->tw, t->xw, t->nw, t->mw, t->yw);
     } else {
         toeplitz_portable(t);
     }
-    for (size_t i = 0; i < t->out_bytes; i++) {
+    for (size_t w = 0; w < t->out_bytes / 8; w++) {
+        put_le64(out + 8 * w, t->yw[w]);
+    }
+    for (size_t i = t->out_bytes / 8 * 8; i < t->out_bytes; i++) {
         out[i] = (uint8_t)(t->yw[i / 8] >> (8 * (i % 8)));
     }
     qt_wipe(t->xw, t->nw * sizeof(*t->xw));

@@ -21,24 +21,26 @@
  * (P a multiple of 64, e.g. a 4096-sample DMA buffer) makes every aligned
  * 64-sample chunk after the onset equal to the chunk P samples earlier.  We
  * keep the 64-bit hashes of the chunks of the last 65536 samples (1024
- * chunks, in a 4-way table of 4096 buckets, oldest entry evicted: a live
- * entry is lost only when 4 later chunks land in its bucket, p ~ 2e-4) and
- * fail when K consecutive
- * chunks each equal some chunk of that history.  Detection latency after
- * the replay starts: at most 63 + 64 K samples (K = 2 for H >= 1).  Replays
- * with a period that is not a multiple of 64, or longer than 65536, are not
- * detected by this test.
+ * chunks) in an 8-way table of 512 buckets (32 KiB of hashes, 8 KiB of
+ * 16-bit chunk numbers; the oldest way is evicted, so a live entry is lost
+ * only when 8 newer chunks land in its bucket within its lifetime, p ~ 1e-3)
+ * and fail when K consecutive chunks each equal a remembered chunk.
+ * Detection latency after the replay starts: at most 63 + 64 K samples
+ * (K = 2 for H >= 1).  Replays with a period that is not a multiple of 64,
+ * or longer than 65536 samples, are not detected by this test.
  *
  * False alarms: under the declared model a chunk carries >= 64 H bits of
  * min-entropy, so it equals a given earlier chunk with probability <=
- * 2^-64H, and two different chunks share a 64-bit hash with probability
- * ~2^-64 (the hash is a bijective multiply-xorshift per lane; inputs are not
- * adversarial).  One chunk matches any of the L = 1024 remembered chunks
- * with probability q <= 2 L 2^-min(64H, 64) = 2^(11 - min(64H, 64)); K
- * consecutive chunks (independent samples) all match with probability q^K.
- * K is the least with q^K <= 2^-100: at 2^30 chunks per second for 2^30
- * seconds (34 years at 64 Gsample/s) the false-alarm probability is still
- * below 2^-40.  At H = 6.3, K = 2 and q^K ~ 2^-106.
+ * 2^-64H; two different chunks share a hash (63 bits: the low bit is forced
+ * to mark used slots) with probability ~2^-63 (bijective multiply-xorshift
+ * lanes and a murmur finaliser; inputs are not adversarial).  A chunk is
+ * compared with at most the 4096 table entries (stale ones included: the
+ * 16-bit chunk numbers wrap), of which L = 1024 are recent, so it matches
+ * with probability q <= 2^12 2^-63 + L 2^-64H.  K consecutive chunks
+ * (independent samples) all match with probability q^K; K is the least
+ * with q^K <= 2^-100.  At H = 6.3, K = 2 and q^K ~ 2^-102: a device at
+ * 1 Gsample/s (2^24 chunks/s) running for 2^26 s (two years) false-alarms
+ * with probability below 2^-50.
  */
 #include "ent_health.h"
 
@@ -51,17 +53,13 @@
 #include "../common/mem.h"
 
 #define RCT_BLOCK 256u
-#define REPEAT_BUCKETS 4096u /* buckets of REPEAT_WAYS: 16x the live chunks */
-#define REPEAT_WAYS 4u
+#define REPEAT_BUCKETS 512u
+#define REPEAT_BUCKET_BITS 9u
+#define REPEAT_WAYS 8u
 #define REPEAT_TARGET_LOG2 100.0
 
 typedef uint16_t v8u16 __attribute__((vector_size(16)));
 typedef int16_t v8i16 __attribute__((vector_size(16)));
-
-struct repeat_entry {
-    uint64_t hash;
-    uint64_t seq; /* chunk number + 1; 0 = empty */
-};
 
 struct qt_ent_health {
     struct qt_ent_health_cfg cfg;
@@ -81,7 +79,8 @@ struct qt_ent_health {
     unsigned part_len;
     uint64_t chunks;   /* complete chunks since reset */
     unsigned streak;
-    struct repeat_entry table[REPEAT_BUCKETS][REPEAT_WAYS];
+    uint64_t rep_hash[REPEAT_BUCKETS][REPEAT_WAYS]; /* 0 = empty (hashes are odd) */
+    uint16_t rep_seq[REPEAT_BUCKETS][REPEAT_WAYS];  /* chunk number mod 2^16 */
 };
 
 unsigned
@@ -143,8 +142,9 @@ qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2, struct qt_en
     out->apt_cutoff = qt_ent_health_apt_cutoff(h, out->apt_window, alpha_log2);
     out->repeat_chunk = QT_ENT_REPEAT_CHUNK;
     out->repeat_history = QT_ENT_REPEAT_HISTORY;
-    chunk_bits = fmin((double)QT_ENT_REPEAT_CHUNK * h, 64.0);
-    q_log2 = 1.0 + log2((double)(QT_ENT_REPEAT_HISTORY / QT_ENT_REPEAT_CHUNK)) - chunk_bits;
+    chunk_bits = (double)QT_ENT_REPEAT_CHUNK * h;
+    q_log2 = log2(exp2(12.0 - 63.0) +
+                  exp2(log2((double)(QT_ENT_REPEAT_HISTORY / QT_ENT_REPEAT_CHUNK)) - chunk_bits));
     QT_ENSURE(q_log2 < -1.0, QT_E_CONFIG);
     out->repeat_run = (unsigned)ceil(REPEAT_TARGET_LOG2 / -q_log2);
     if (out->repeat_run < 1) {
@@ -161,7 +161,7 @@ qt_ent_health_new(const struct qt_ent_health_cfg *cfg, struct qt_ent_health **ou
     QT_ENSURE(cfg != NULL && out != NULL, QT_E_ARG);
     QT_ENSURE(cfg->rct_cutoff >= 2 && cfg->apt_window >= 2 && cfg->apt_cutoff >= 2 &&
                   cfg->repeat_chunk == QT_ENT_REPEAT_CHUNK && cfg->repeat_run >= 1 &&
-                  cfg->repeat_history / QT_ENT_REPEAT_CHUNK <= REPEAT_BUCKETS,
+                  cfg->repeat_history / QT_ENT_REPEAT_CHUNK <= 2048,
               QT_E_ARG);
     h = calloc(1, sizeof(*h));
     QT_ENSURE(h != NULL, QT_E_NOMEM);
@@ -354,7 +354,14 @@ fmix64(uint64_t k)
     return k;
 }
 
-/* 64-bit hash of one chunk: four independent multiply-xorshift lanes. */
+static inline uint64_t
+rotl(uint64_t x, unsigned r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* 64-bit hash of one chunk: four independent multiply-xorshift lanes (each a
+ * bijection of its input word), combined and finalised. */
 static uint64_t
 chunk_hash(const uint16_t *s)
 {
@@ -369,29 +376,33 @@ chunk_hash(const uint16_t *s)
             l[j] = x ^ (x >> 29);
         }
     }
-    return fmix64(l[0] ^ fmix64(l[1] ^ fmix64(l[2] ^ fmix64(l[3]))));
+    return fmix64(l[0] ^ rotl(l[1], 16) ^ rotl(l[2], 32) ^ rotl(l[3], 48));
 }
 
 /* Returns 1 when this chunk completes a run of K repeated chunks. */
 static int
 repeat_chunk(struct qt_ent_health *h, const uint16_t *chunk)
 {
-    uint64_t hash = chunk_hash(chunk);
-    uint64_t seq = ++h->chunks;
-    uint64_t live = h->cfg.repeat_history / QT_ENT_REPEAT_CHUNK;
-    struct repeat_entry *b = h->table[hash & (REPEAT_BUCKETS - 1)];
+    const unsigned live = h->cfg.repeat_history / QT_ENT_REPEAT_CHUNK;
+    uint64_t hash = chunk_hash(chunk) | 1u;
+    uint16_t seq = (uint16_t)++h->chunks;
+    size_t b = (size_t)(hash >> (64 - REPEAT_BUCKET_BITS));
+    uint64_t *bh = h->rep_hash[b];
+    uint16_t *bs = h->rep_seq[b];
+    unsigned victim = 0, oldest = 0;
     int seen = 0;
-    unsigned victim;
 
-    victim = 0;
     for (unsigned k = 0; k < REPEAT_WAYS; k++) {
-        if (b[k].seq != 0 && seq - b[k].seq <= live && b[k].hash == hash) {
-            seen = 1;
+        unsigned age = (uint16_t)(seq - bs[k]);
+        seen |= bh[k] == hash && age >= 1 && age <= live;
+        age = bh[k] == 0 ? 65536u : age;
+        if (age > oldest) {
+            oldest = age;
+            victim = k;
         }
-        victim = b[k].seq < b[victim].seq ? k : victim;
     }
-    b[victim].hash = hash;
-    b[victim].seq = seq;
+    bh[victim] = hash;
+    bs[victim] = seq;
     h->streak = seen ? h->streak + 1 : 0;
     return h->streak >= h->cfg.repeat_run;
 }
