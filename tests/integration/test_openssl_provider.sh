@@ -60,6 +60,11 @@ bits1=$(stat_field bits_extracted)
 check "shared stats file counts the provider's reseeds (${reseeds1:-none})" \
     test "${reseeds1:-0}" -ge 1
 check "shared stats file counts extracted bits (${bits1:-none})" test "${bits1:-0}" -gt 0
+# As if installed: OpenSSL finds qtoken.so in its modules directory.
+out=$(OPENSSL_MODULES=$provdir QTOKEN_LOG=info openssl rand -provider qtoken -provider default \
+    -hex 32 2>"$dir/err1b")
+check "openssl rand -provider qtoken (module from OPENSSL_MODULES) works and calls QRNG-SEED" \
+    bash -c '[[ "$1" =~ ^[0-9a-f]{64}$ ]] && [ "$2" -ge 1 ]' _ "$out" "$(seed_calls "$dir/err1b")"
 list=$(openssl list -providers -provider-path "$provdir" -provider qtoken 2>&1)
 check "openssl list -providers shows qtoken active" \
     bash -c 'grep -q "qtoken QRNG seed provider" <<<"$1" && grep -q "status: active" <<<"$1"' \
