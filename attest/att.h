@@ -110,6 +110,7 @@ enum qt_att_event_type {
     QT_ATT_EV_HEALTH_FAILURE,       /* "health-failure": entropy test or estimator failed */
     QT_ATT_EV_HEALTH_RECOVERY,      /* "health-recovery": a fresh start-up test passed */
     QT_ATT_EV_CEREMONY,             /* "ceremony": a ceremony step (note says which) */
+    QT_ATT_EV_LOGIN_FAILURE,        /* "login-failure": a wrong PIN was counted */
     QT_ATT_EV__COUNT
 };
 

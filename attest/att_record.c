@@ -30,6 +30,7 @@ static const char *const event_names[QT_ATT_EV__COUNT] = {
     [QT_ATT_EV_HEALTH_FAILURE] = "health-failure",
     [QT_ATT_EV_HEALTH_RECOVERY] = "health-recovery",
     [QT_ATT_EV_CEREMONY] = "ceremony",
+    [QT_ATT_EV_LOGIN_FAILURE] = "login-failure",
 };
 
 const char *

@@ -218,7 +218,8 @@ qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *
         p = json_tokener_parse(text);
         if (p != NULL && (ev = get_str(p, "event")) != NULL &&
             (strcmp(ev, "keypair-generate") == 0 || strcmp(ev, "key-import") == 0) &&
-            json_object_object_get_ex(p, "key", &key) && (fp = get_str(key, "spki_sha256")) != NULL &&
+            json_object_object_get_ex(p, "key", &key) &&
+            (fp = get_str(key, "spki_sha256")) != NULL &&
             strcmp(fp, spki_hex) == 0) {
             hit = 1;
         }

@@ -628,7 +628,8 @@ cmd_show(int argc, char **argv)
         (void)putchar('\n');
         free(payload);
     }
-    (void)printf("%zu records%s\n", log.n, pub == NULL ? " (signatures not checked: --pubkey)" : "");
+    (void)printf("%zu records%s\n", log.n,
+                 pub == NULL ? " (signatures not checked: --pubkey)" : "");
     if (pub != NULL) {
         ex = verify_and_report("show", &log, pub, 0);
     }
@@ -689,7 +690,8 @@ qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n, EVP_PKEY **out)
         bld = OSSL_PARAM_BLD_new();
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
         if (bm != NULL && be != NULL && bld != NULL && ctx != NULL &&
-            OSSL_PARAM_BLD_push_BN(bld, "n", bm) == 1 && OSSL_PARAM_BLD_push_BN(bld, "e", be) == 1 &&
+            OSSL_PARAM_BLD_push_BN(bld, "n", bm) == 1 &&
+            OSSL_PARAM_BLD_push_BN(bld, "e", be) == 1 &&
             (params = OSSL_PARAM_BLD_to_param(bld)) != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
             EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1) {
             *out = pkey;

@@ -130,6 +130,9 @@ struct ceremony {
     X509 *root;
     char spki[QT_ATT_HASH_HEX];
     char cert_fp[QT_ATT_HASH_HEX];
+    X509 *acert, *ca;               /* the key's attestation certificate, its issuer */
+    uint64_t rec_seq;               /* the key's generation record */
+    char rec_hash[QT_ATT_HASH_HEX];
     /* transcript */
     FILE *tr;
     char *tr_text;
@@ -452,7 +455,11 @@ find_token(struct ceremony *c)
     }
     free(slots);
     if (!found) {
-        step_done(c, 0, "find the token", "no token labelled '%s' (%s)", c->token, rv_str(rv));
+        if (rv != CKR_OK) {
+            step_done(c, 0, "find the token", "C_GetSlotList: %s", rv_str(rv));
+        } else {
+            step_done(c, 0, "find the token", "no token labelled '%s'", c->token);
+        }
         return QT_EXIT_NOTFOUND;
     }
     step_done(c, 1, "find the token", "'%s' serial %s in slot %lu", c->token, c->token_serial,
@@ -1090,50 +1097,77 @@ write_pem_x509(const char *path, X509 *x)
     return rc;
 }
 
+/* While the key can still be destroyed: its generation record must be in
+ * the verified log, and it gets its attestation certificate. */
+static int
+attest_root_key(struct ceremony *c)
+{
+    struct qt_att_log log;
+    struct qt_att_verify_result res;
+    size_t idx;
+    qt_rc rc;
+    int ex = QT_EXIT_FAIL;
+
+    memset(&res, 0, sizeof(res));
+    qt_att_log_init(&log);
+    if ((rc = qt_attest_read_token_log(&c->conf, c->token, &log, NULL)) != QT_OK ||
+        (rc = qt_att_log_verify(&log, qt_att_key_pkey(c->att), &res)) != QT_OK) {
+        step_done(c, 0, "read and verify the token's attestation log", "%s",
+                  res.reason[0] != '\0' ? res.reason : qt_rc_str(rc));
+        goto out;
+    }
+    step_done(c, 1, "read and verify the token's attestation log", "%zu records", res.records);
+    if ((rc = qt_att_log_find_key(&log, c->spki, &idx, NULL)) != QT_OK) {
+        step_done(c, 0, "find the key's generation record", "no keypair-generate record for "
+                  "SPKI SHA-256 %s", c->spki);
+        goto out;
+    }
+    c->rec_seq = log.recs[idx].seq;
+    if ((rc = qt_att_record_hash(log.recs[idx].jws, c->rec_hash)) != QT_OK ||
+        (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, c->rec_hash,
+                                (int)c->days, &c->acert)) != QT_OK ||
+        (rc = qt_att_key_issuer_cert(c->att, &c->ca, NULL)) != QT_OK) {
+        step_done(c, 0, "issue the key's attestation certificate", "%s", qt_rc_str(rc));
+        goto out;
+    }
+    step_done(c, 1, "issue the key's attestation certificate",
+              "generation record seq %llu, record SHA-256 %s", (unsigned long long)c->rec_seq,
+              c->rec_hash);
+    tr_line(c, "         root key generation record: seq %llu, sha256 %s",
+            (unsigned long long)c->rec_seq, c->rec_hash);
+    ex = QT_EXIT_OK;
+out:
+    qt_att_log_clear(&log);
+    return ex;
+}
+
 static int
 write_bundle(struct ceremony *c)
 {
     char path[PATH_MAX];
     struct qt_att_log log;
     struct qt_att_verify_result res;
-    X509 *acert = NULL, *ca = NULL;
-    char *text = NULL, *pem = NULL, rh[QT_ATT_HASH_HEX];
-    size_t len, idx;
+    char *text = NULL, *pem = NULL;
+    size_t len;
     qt_rc rc;
     int ex = QT_EXIT_FAIL;
 
+    memset(&res, 0, sizeof(res));
     qt_att_log_init(&log);
     if ((rc = qt_attest_read_token_log(&c->conf, c->token, &log, NULL)) != QT_OK ||
         (rc = qt_att_log_verify(&log, qt_att_key_pkey(c->att), &res)) != QT_OK) {
-        step_done(c, 0, "read and verify the token's attestation log", "%s",
-                  rc == QT_OK || log.n == 0 ? qt_rc_str(rc) : res.reason);
+        step_done(c, 0, "export the token's attestation log", "%s",
+                  res.reason[0] != '\0' ? res.reason : qt_rc_str(rc));
         goto out;
     }
-    step_done(c, 1, "read and verify the token's attestation log",
-              "%zu records, head seq %zu sha256 %s", res.records, res.records, res.last_hash);
-    if ((rc = qt_att_log_find_key(&log, c->spki, &idx, NULL)) != QT_OK) {
-        step_done(c, 0, "find the key's generation record", "no keypair-generate record for "
-                  "SPKI SHA-256 %s: is the module attesting?", c->spki);
-        goto out;
-    }
-    if ((rc = qt_att_record_hash(log.recs[idx].jws, rh)) != QT_OK ||
-        (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, rh, (int)c->days,
-                                &acert)) != QT_OK ||
-        (rc = qt_att_key_issuer_cert(c->att, &ca, NULL)) != QT_OK) {
-        step_done(c, 0, "issue the key's attestation certificate", "%s", qt_rc_str(rc));
-        goto out;
-    }
-    step_done(c, 1, "issue the key's attestation certificate",
-              "generation record seq %llu, record SHA-256 %s",
-              (unsigned long long)log.recs[idx].seq, rh);
-    tr_line(c, "         root key generation record: seq %llu, sha256 %s",
-            (unsigned long long)log.recs[idx].seq, rh);
+    step_done(c, 1, "export the token's attestation log", "%zu records, head seq %zu sha256 %s",
+              res.records, res.records, res.last_hash);
     tr_line(c, "         log head: seq %zu, sha256 %s", res.records, res.last_hash);
 #define OUTFILE(name) (snprintf(path, sizeof(path), "%s/%s", c->out, name) < (int)sizeof(path))
     rc = QT_E_RANGE;
     if (!OUTFILE("root.pem") || (rc = write_pem_x509(path, c->root)) != QT_OK ||
-        !OUTFILE("root-attestation.pem") || (rc = write_pem_x509(path, acert)) != QT_OK ||
-        !OUTFILE("attestation-ca.pem") || (rc = write_pem_x509(path, ca)) != QT_OK ||
+        !OUTFILE("root-attestation.pem") || (rc = write_pem_x509(path, c->acert)) != QT_OK ||
+        !OUTFILE("attestation-ca.pem") || (rc = write_pem_x509(path, c->ca)) != QT_OK ||
         (rc = qt_att_log_format(&log, &text, &len)) != QT_OK || !OUTFILE("attestation.jsonl") ||
         (rc = qt_attest_write_file(path, text, 0)) != QT_OK ||
         (rc = qt_att_key_public_pem(c->att, &pem)) != QT_OK ||
@@ -1148,8 +1182,6 @@ write_bundle(struct ceremony *c)
 out:
     free(text);
     free(pem);
-    X509_free(acert);
-    X509_free(ca);
     qt_att_log_clear(&log);
     return ex;
 }
@@ -1334,8 +1366,9 @@ cmd_root_ca(int argc, char **argv)
     if ((ex = check_device(&c)) == QT_EXIT_OK && (ex = module_load(&c)) == QT_EXIT_OK &&
         (ex = find_token(&c)) == QT_EXIT_OK && (ex = open_and_login(&c)) == QT_EXIT_OK &&
         (ex = generate_key(&c)) == QT_EXIT_OK && (ex = read_public_key(&c)) == QT_EXIT_OK &&
-        (ex = make_certificate(&c)) == QT_EXIT_OK) {
-        ex = store_certificate(&c);
+        (ex = make_certificate(&c)) == QT_EXIT_OK &&
+        (ex = store_certificate(&c)) == QT_EXIT_OK) {
+        ex = attest_root_key(&c);
     }
     if (ex != QT_EXIT_OK && c.priv != CK_INVALID_HANDLE) {
         /* No half-made key is left behind; the module attests the destruction. */
@@ -1365,6 +1398,8 @@ cmd_root_ca(int argc, char **argv)
                   ex == QT_EXIT_OK ? "ceremony completed" : "ceremony FAILED", path);
     free(c.tr_text);
     X509_free(c.root);
+    X509_free(c.acert);
+    X509_free(c.ca);
     EVP_PKEY_free(c.pubkey);
     qt_att_key_free(c.att);
     qt_attest_qrng_close(&c.q);

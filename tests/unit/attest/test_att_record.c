@@ -164,7 +164,8 @@ Test(att_record, payload_fields_p256, .init = setup_p256, .fini = teardown)
 
 Test(att_record, es256_signature_is_raw_64_bytes, .init = setup_p256, .fini = teardown)
 {
-    struct qt_att_event ev = {.type = QT_ATT_EV_TOKEN_INIT, .token_serial = "s", .token_label = "l"};
+    struct qt_att_event ev = {
+        .type = QT_ATT_EV_TOKEN_INIT, .token_serial = "s", .token_label = "l"};
     char *jws = NULL, *hdr = NULL;
     uint8_t *sig = NULL;
     size_t n;
@@ -199,7 +200,8 @@ Test(att_record, eddsa_records_verify, .init = setup_ed, .fini = teardown)
 
 Test(att_record, rejects_bad_arguments, .init = setup_p256, .fini = teardown)
 {
-    struct qt_att_event ev = {.type = QT_ATT_EV_TOKEN_INIT, .token_serial = "s", .token_label = "l"};
+    struct qt_att_event ev = {
+        .type = QT_ATT_EV_TOKEN_INIT, .token_serial = "s", .token_label = "l"};
     char *jws = NULL;
 
     cr_assert_eq(qt_att_record_build(key, NULL, 2, &ev, &jws), QT_E_ARG);   /* no prev */

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The root key ceremony end to end on the simulated QRNG (issue 5):
+#   test_ceremony.sh QTOKEN MODULE [JOSE_PY]
+# A token made with pkcs11-tool; a full `qtoken ceremony root-ca` with
+# --allow-sim; `qtoken ceremony verify` passes, `openssl verify` accepts the
+# attestation certificate, an independent JOSE library verifies the log;
+# then every tampering of the bundle the issue names fails with a message
+# naming the record; and the clear errors: sim refused without --allow-sim,
+# unknown key type, wrong PIN, existing label, locked token.
+# Ends with 'N passed, N failed'.
+set -u
+QTOKEN=$(readlink -f -- "${1:?usage: test_ceremony.sh QTOKEN MODULE [JOSE_PY]}")
+MODULE=${2:?module}
+JOSE=${3:-}
+. "$(dirname "$0")/lib/token_env.sh"
+te_setup "$MODULE"
+cat >>"$QTOKEN_CONF" <<EOF
+pin_max_failures = 3
+EOF
+export QTOKEN_MODULE=$TE_MODULE
+unset QTOKEN_PIN
+W=$TE_WORK
+echo "$TE_PIN" >"$W/pin"
+
+# expect CODE PATTERN DESC CMD...: exit status CODE and PATTERN (grep -E) in the output.
+expect() {
+    local code=$1 pat=$2 desc=$3 rc log="$TE_DIR/last.log"
+    shift 3
+    "$@" </dev/null >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -eq "$code" ] && grep -Eq -- "$pat" "$log"; then
+        te_ok "$desc"
+    else
+        te_fail "$desc (exit $rc, wanted $code and /$pat/)"
+        sed 's/^/    | /' "$log" | tail -15
+    fi
+}
+
+ceremony() { # OUTDIR TOKEN [extra args]
+    local out=$1 tok=$2
+    shift 2
+    "$QTOKEN" ceremony root-ca --token "$tok" --key-type ec:P-384 \
+        --subject "/CN=qtoken Test Root/O=qtoken tests" --days 3650 --out "$out" \
+        --pin-file "$W/pin" "$@"
+}
+
+te_init_token cer
+te_check "attest pubkey (the key to pin)" sh -c "'$QTOKEN' attest pubkey >'$W/att.pem'"
+
+# --- refusals before any key exists --------------------------------------
+expect 2 "sim.*--allow-sim" "sim device refused without --allow-sim" ceremony "$W/nosim" cer
+expect 2 "unknown key type" "unknown key type refused" \
+    "$QTOKEN" ceremony root-ca --token cer --key-type ec:P-999 --subject /CN=x --days 1 \
+    --out "$W/bad" --allow-sim
+expect 4 "no token labelled" "unknown token" ceremony "$W/notok" no-such-token --allow-sim
+
+# --- the ceremony ----------------------------------------------------------
+B=$W/bundle
+expect 0 "ceremony completed" "full ceremony on sim with --allow-sim" ceremony "$B" cer --allow-sim
+for f in root.pem attestation.jsonl root-attestation.pem attestation-key.pem \
+    attestation-ca.pem transcript.txt; do
+    te_check "bundle has $f" test -s "$B/$f"
+done
+te_check "attestation-key.pem is the pinned key" cmp "$B/attestation-key.pem" "$W/att.pem"
+expect 0 "^VALID" "ceremony verify passes" "$QTOKEN" ceremony verify "$B" --pubkey "$W/att.pem"
+te_check "openssl verify -CAfile attestation-ca.pem root-attestation.pem" \
+    openssl verify -CAfile "$B/attestation-ca.pem" "$B/root-attestation.pem"
+te_check "openssl: root.pem is a valid self-signed CA" \
+    openssl verify -CAfile "$B/root.pem" "$B/root.pem"
+te_check "root.pem: CA:TRUE, P-384" sh -c \
+    "openssl x509 -in '$B/root.pem' -noout -text | grep -q 'CA:TRUE' &&
+     openssl x509 -in '$B/root.pem' -noout -text | grep -q 'NIST CURVE: P-384'"
+expect 0 "generated in this token" "attest verify --cert root.pem finds the key's record" \
+    "$QTOKEN" attest verify "$B/attestation.jsonl" --pubkey "$W/att.pem" --cert "$B/root.pem"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/other.key" 2>/dev/null
+openssl pkey -in "$W/other.key" -pubout -out "$W/other.pub" 2>/dev/null
+expect 4 "NOT FOUND" "attest verify: a key not in the log is 'not found' (exit 4)" \
+    "$QTOKEN" attest verify "$B/attestation.jsonl" --pubkey "$W/att.pem" --key-pubkey "$W/other.pub"
+te_check "the bundle says sim (transcript)" grep -q "SIMULATED" "$B/transcript.txt"
+expect 0 "device_type +sim" "the bundle says sim (keygen record's entropy evidence)" \
+    "$QTOKEN" attest show "$B/attestation.jsonl"
+expect 0 "simulated +yes" "the records say simulated: true" \
+    "$QTOKEN" attest show "$B/attestation.jsonl"
+te_check "certificate stored on the token with the key's CKA_ID" sh -c \
+    "pkcs11-tool --module '$TE_MODULE' --token-label cer --type cert -O 2>/dev/null |
+     grep -q 'label: *root-ca'"
+if [ -n "$JOSE" ]; then
+    te_check "independent JOSE library (jwcrypto) verifies the bundle's log" \
+        "$JOSE" "$(dirname "$0")/test_attest_jose.py" --log "$B/attestation.jsonl" \
+        --pubkey "$W/att.pem"
+fi
+te_check "attest export --token gives the bundle's log" sh -c \
+    "'$QTOKEN' attest export --token cer --out '$W/export.jsonl' &&
+     cmp '$W/export.jsonl' '$B/attestation.jsonl'"
+
+# --- tampering with the bundle --------------------------------------------
+N=$(wc -l <"$B/attestation.jsonl")
+te_check "the log holds several records ($N)" test "$N" -ge 3
+tamper() { # NAME: copies the bundle to $W/t-NAME
+    rm -rf "$W/t-$1"
+    cp -r "$B" "$W/t-$1"
+    echo "$W/t-$1"
+}
+for k in $(seq 1 "$N"); do
+    T=$(tamper "flip$k")
+    # Change one character in the middle of record k's JWS.
+    python3 - "$T/attestation.jsonl" "$k" <<'EOF'
+import json, sys
+path, k = sys.argv[1], int(sys.argv[2])
+lines = open(path).read().splitlines()
+o = json.loads(lines[k - 1])
+j = o["jws"]
+i = len(j) // 2 + 7 * k
+while j[i] == ".":
+    i += 1
+o["jws"] = j[:i] + ("A" if j[i] != "A" else "B") + j[i + 1:]
+lines[k - 1] = json.dumps(o, separators=(",", ":"))
+open(path, "w").write("\n".join(lines) + "\n")
+EOF
+    expect 1 "record seq $k " "flipped byte in record $k fails, naming it" \
+        "$QTOKEN" ceremony verify "$T" --pubkey "$W/att.pem"
+done
+T=$(tamper del)
+sed -i 2d "$T/attestation.jsonl"
+expect 1 "record seq 3 .*gap" "deleted record 2 fails, naming record 3" \
+    "$QTOKEN" ceremony verify "$T" --pubkey "$W/att.pem"
+T=$(tamper swap)
+sed -n '1p;3p;2p;4,$p' "$B/attestation.jsonl" >"$T/attestation.jsonl"
+expect 1 "record seq 3 .*out of order" "records 2 and 3 swapped fail, naming record 3" \
+    "$QTOKEN" ceremony verify "$T" --pubkey "$W/att.pem"
+
+# A record from another token of the same installation (its signature is good).
+te_init_token other
+"$QTOKEN" attest export --token other --out "$W/other.jsonl" 2>/dev/null
+T=$(tamper splice)
+{ sed -n 1p "$B/attestation.jsonl"; sed -n 2p "$W/other.jsonl"; sed -n '3,$p' "$B/attestation.jsonl"; } \
+    >"$T/attestation.jsonl"
+expect 1 "record seq 2 .*another token" "record spliced from another token fails, naming it" \
+    "$QTOKEN" ceremony verify "$T" --pubkey "$W/att.pem"
+expect 1 "record seq 1 .*signature" "a different pubkey fails on record 1" \
+    "$QTOKEN" ceremony verify "$B" --pubkey "$W/other.pub"
+T=$(tamper root)
+openssl req -x509 -new -key "$W/other.key" -subj "/CN=impostor" -days 1 -out "$T/root.pem" 2>/dev/null
+expect 1 "no generation record" "a root certificate for a key not made in the token fails" \
+    "$QTOKEN" ceremony verify "$T" --pubkey "$W/att.pem"
+expect 1 "INVALID" "attest verify on a tampered log exits 1" \
+    "$QTOKEN" attest verify "$W/t-flip2/attestation.jsonl" --pubkey "$W/att.pem"
+
+# --- clear errors on a second ceremony -----------------------------------
+expect 1 "already exists" "an existing label is refused" ceremony "$W/again" cer --allow-sim
+te_check "... and the refused ceremony left the token's key count unchanged" sh -c \
+    "test \$(pkcs11-tool --module '$TE_MODULE' --token-label cer --login --pin '$TE_PIN' \
+      --type privkey -O 2>/dev/null | grep -c 'Private Key Object') -eq 1"
+echo wrong-pin >"$W/badpin"
+expect 1 "wrong PIN" "a wrong PIN is refused" ceremony "$W/wp" other --allow-sim --pin-file "$W/badpin"
+"$QTOKEN" ceremony root-ca --token other --key-type ec:P-256 --subject /CN=x --days 1 \
+    --out "$W/wp2" --allow-sim --pin-file "$W/badpin" >/dev/null 2>&1
+"$QTOKEN" ceremony root-ca --token other --key-type ec:P-256 --subject /CN=x --days 1 \
+    --out "$W/wp3" --allow-sim --pin-file "$W/badpin" >/dev/null 2>&1
+expect 1 "locked" "a locked token is refused (after 3 wrong PINs)" ceremony "$W/locked" other --allow-sim
+te_finish
