@@ -538,7 +538,8 @@ out:
 }
 
 qt_rc
-qt_ent_pipeline_selftest(struct qt_ent_pipeline *p, uint64_t samples, struct qt_ent_failure *fail_out)
+qt_ent_pipeline_selftest(struct qt_ent_pipeline *p, uint64_t samples,
+                         struct qt_ent_failure *fail_out)
 {
     uint64_t tested = 0;
     qt_rc rc;

@@ -93,8 +93,8 @@ gen_walk(void *arg)
 Test(ent_estimate, bound_formula)
 {
     /* p = 0.5, n = 10001: 0.5 + 2.576 * sqrt(0.25 / 10000) = 0.5128 */
-    cr_assert_float_eq(qt_ent_estimate_bound_h(5000, 10000, 8), -log2(0.5 + 2.576 * sqrt(0.25 / 9999.0)),
-                       1e-12);
+    cr_assert_float_eq(qt_ent_estimate_bound_h(5000, 10000, 8),
+                       -log2(0.5 + 2.576 * sqrt(0.25 / 9999.0)), 1e-12);
     cr_assert_float_eq(qt_ent_estimate_bound_h(0, 100, 8), -log2(1.0 - pow(0.01, 0.01)), 1e-12);
     cr_assert_float_eq(qt_ent_estimate_bound_h(100, 100, 8), 0.0, 1e-12);
     cr_assert_float_eq(qt_ent_estimate_bound_h(1, 1000000, 8), 8.0, 1e-12); /* floor 1/k */
