@@ -70,7 +70,8 @@ struct bench_ctx {
 static void
 usage(FILE *f)
 {
-    (void)fprintf(f, "usage: qtoken bench entropy [--device SPEC] [--bytes N] [--quick] [--json]\n\n"
+    (void)fprintf(f, "usage: qtoken bench entropy [--device SPEC] [--bytes N] [--quick]"
+                     " [--json]\n\n"
                      "  --device SPEC  device (default: sim, whatever the config says)\n"
                      "  --bytes N      bytes for the qtoken random / openssl rand comparison\n"
                      "                 (default 256M; --quick: 64M)\n"
@@ -391,7 +392,8 @@ print_json(const struct bench_ctx *b, const struct figures *fg)
     }
     json_object_object_add(o, "toeplitz_portable_gbit_per_s",
                            json_object_new_double(fg->toeplitz_portable_gbps));
-    json_object_object_add(o, "toeplitz_in_bits", json_object_new_int64((int64_t)fg->toeplitz_in_bits));
+    json_object_object_add(o, "toeplitz_in_bits",
+                           json_object_new_int64((int64_t)fg->toeplitz_in_bits));
     json_object_object_add(o, "toeplitz_out_bits",
                            json_object_new_int64((int64_t)fg->toeplitz_out_bits));
     json_object_object_add(o, "sha256_gbit_per_s", json_object_new_double(fg->sha256_gbps));

@@ -29,9 +29,10 @@
  * reseeds from QRNG-SEED first, so every request starts from fresh QRNG
  * entropy (256 bits).  OpenSSL serves at most 64 KiB per generate call; a
  * longer request is split and only its first part carries the flag (one
- * fresh seed per request, as SP 800-90A defines prediction resistance).  qt_drbg_reseed reseeds the primary the same way; the
- * public and private DRBGs of every thread notice the primary's new reseed
- * counter and reseed before their next output.
+ * fresh seed per request, as SP 800-90A defines prediction resistance).
+ * qt_drbg_reseed reseeds the primary the same way; the public and private
+ * DRBGs of every thread notice the primary's new reseed counter and reseed
+ * before their next output.
  *
  * Full-entropy mode (conf full_entropy, or force_full), after SP 800-90C
  * RBG3(RS): a separate CTR-DRBG (AES-256, strength 256) whose parent is its

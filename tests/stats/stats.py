@@ -109,10 +109,12 @@ def run_ent(qtoken, nbytes, full, tmp):
     chi = float(m_chi.group(2))
     bound = (m_chi.group(1) or "").strip()
     check(bound == "" and 0.01 <= chi <= 99.99,
-          "chi-square exceedance %s%.2f%% within [0.01%%, 99.99%%]" % (bound + " " if bound else "", chi))
+          "chi-square exceedance %s%.2f%% within [0.01%%, 99.99%%]" %
+          (bound + " " if bound else "", chi))
     n = nbytes
     ser = float(m_ser.group(1))
-    check(abs(ser) < 5 / math.sqrt(n), "|serial correlation| %.6f < %.6f" % (abs(ser), 5 / math.sqrt(n)))
+    check(abs(ser) < 5 / math.sqrt(n),
+          "|serial correlation| %.6f < %.6f" % (abs(ser), 5 / math.sqrt(n)))
     mean = float(m_mean.group(1))
     sd = math.sqrt((256 ** 2 - 1) / 12.0) / math.sqrt(n)
     check(abs(mean - 127.5) < 5 * sd, "mean %.4f within 127.5 +- %.4f" % (mean, 5 * sd))
