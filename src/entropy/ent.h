@@ -28,7 +28,8 @@ enum qt_ent_test {
     QT_ENT_TEST_APT,          /* adaptive proportion */
     QT_ENT_TEST_BLOCK_REPEAT, /* replayed buffer */
     QT_ENT_TEST_ESTIMATE,     /* online min-entropy estimate below declared H - margin */
-    QT_ENT_TEST_STARTUP,      /* (start-up test failed in one of the above) */
+    QT_ENT_TEST_STARTUP,      /* (not reported: a start-up failure names the test that
+                               * fired, its detail starts with "start-up: ") */
     QT_ENT_TEST_READ,         /* device read error / timeout */
 };
 const char *qt_ent_test_name(enum qt_ent_test t); /* "rct", "apt", "block-repeat", ... */

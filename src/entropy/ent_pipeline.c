@@ -32,6 +32,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,15 +360,14 @@ check_fork(struct qt_ent_pipeline *p)
 static qt_rc
 load_seed(struct qt_ent_pipeline *p, const struct qt_conf *conf, uint8_t *seed)
 {
-    static int warned;
+    static atomic_int warned;
     qt_rc rc = qt_ent_seed_load(conf, p->info.serial, seed, QT_ENT_SEED_BYTES);
 
     if (rc == QT_E_IO) {
         /* An unusable installation dir: a fresh OS-random seed is still a
          * valid extractor seed (public, independent of the source); only the
          * stability of the mapping is lost. */
-        if (!warned) {
-            warned = 1;
+        if (atomic_exchange(&warned, 1) == 0) {
             qt_log(QT_LOG_WARN, "cannot store the Toeplitz seed in %s: using a per-process seed",
                    conf->store_path);
         }
