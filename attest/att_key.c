@@ -564,7 +564,13 @@ qt_att_key_issuer_cert(const struct qt_att_key *k, X509 **cert, int *imported)
         goto out;
     }
     rc = read_cert(path, &c);
-    if (rc == QT_E_NOTFOUND) {
+    if (rc == QT_OK) {
+        /* A CA certificate for another key (the key file was replaced) is useless. */
+        EVP_PKEY *pub = X509_get0_pubkey(c);
+        if (pub == NULL || EVP_PKEY_eq(pub, k->pkey) != 1) {
+            rc = QT_E_TAMPER;
+        }
+    } else if (rc == QT_E_NOTFOUND) {
         if ((rc = make_ca(k, &c)) != QT_OK) {
             goto out;
         }

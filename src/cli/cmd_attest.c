@@ -555,6 +555,29 @@ cmd_verify(int argc, char **argv)
     }
     (void)printf("key %s was generated in this token: record seq %llu\n", fp,
                  (unsigned long long)log.recs[idx].seq);
+    if (cert != NULL) {
+        /* An attestation certificate also names the record: it must be this one. */
+        X509 *x = NULL;
+        FILE *f = fopen(cert, "r");
+        char want[QT_ATT_HASH_HEX], got[QT_ATT_HASH_HEX];
+
+        x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+        if (f != NULL) {
+            (void)fclose(f);
+        }
+        if (x != NULL && qt_att_cert_record_hash(x, got) == QT_OK) {
+            if (qt_att_record_hash(log.recs[idx].jws, want) != QT_OK || strcmp(want, got) != 0) {
+                (void)printf("INVALID: the certificate's record hash %s is not record seq %llu's "
+                             "(%s)\n", got, (unsigned long long)log.recs[idx].seq, want);
+                X509_free(x);
+                ex = QT_EXIT_FAIL;
+                goto out;
+            }
+            (void)printf("the attestation certificate carries record seq %llu's hash\n",
+                         (unsigned long long)log.recs[idx].seq);
+        }
+        X509_free(x);
+    }
     qt_att_payload_print(payload, stdout);
 out:
     free(payload);

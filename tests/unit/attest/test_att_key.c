@@ -179,3 +179,33 @@ Test(att_cert, import_rejects_cert_for_another_key, .init = setup, .fini = teard
     qt_att_key_free(other);
     att_test_rmdir(d);
 }
+
+Test(att_cert, ca_cert_of_another_key_is_tamper, .init = setup, .fini = teardown)
+{
+    char d[] = "/tmp/qt-attk6-XXXXXX", src[512], dst[512];
+    struct qt_att_key *other = att_test_key(d, QT_ATT_KEY_P256);
+    X509 *ca = NULL;
+    FILE *f;
+
+    cr_assert_eq(qt_att_key_issuer_cert(other, &ca, NULL), QT_OK);
+    (void)snprintf(src, sizeof(src), "%s/%s", d, QT_ATT_CA_FILE);
+    (void)snprintf(dst, sizeof(dst), "%s/%s", dir, QT_ATT_CA_FILE);
+    X509_free(ca);
+    ca = NULL;
+    f = fopen(dst, "w");
+    cr_assert_not_null(f);
+    {
+        FILE *in = fopen(src, "r");
+        int ch;
+        cr_assert_not_null(in);
+        while ((ch = fgetc(in)) != EOF) {
+            fputc(ch, f);
+        }
+        fclose(in);
+    }
+    fclose(f);
+    cr_assert_eq(qt_att_key_issuer_cert(key, &ca, NULL), QT_E_TAMPER);
+    cr_assert_null(ca);
+    qt_att_key_free(other);
+    att_test_rmdir(d);
+}
