@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -308,19 +309,49 @@ Test(drbg, libctx_is_isolated_from_the_default)
     cr_assert_eq(RAND_bytes_ex(lc, buf, sizeof(buf), 256), 1);
 }
 
+static unsigned
+reseed_counter(EVP_RAND_CTX *ctx)
+{
+    OSSL_PARAM params[2];
+    unsigned r = 0;
+
+    params[0] = OSSL_PARAM_construct_uint(OSSL_DRBG_PARAM_RESEED_COUNTER, &r);
+    params[1] = OSSL_PARAM_construct_end();
+    cr_assert_eq(EVP_RAND_CTX_get_params(ctx, params), 1);
+    return r;
+}
+
+/* Prediction resistance for keygen: after qt_drbg_reseed, the private DRBG
+ * that OpenSSL's keygen in our libctx uses reseeds from the freshly reseeded
+ * primary before producing the key. */
 Test(drbg, keygen_in_libctx_after_reseed)
 {
     struct qt_drbg_counters c0, c1;
+    OSSL_LIB_CTX *lc;
+    EVP_RAND_CTX *priv;
+    unsigned r0, r1, p0, p1;
     EVP_PKEY *k;
 
     open_both("sim:seed=9");
-    qt_drbg_counters(drbg, &c0);
-    cr_assert_eq(qt_drbg_reseed(drbg), QT_OK);
-    k = EVP_PKEY_Q_keygen(qt_drbg_libctx(drbg), NULL, "EC", "P-256");
+    lc = qt_drbg_libctx(drbg);
+    k = EVP_PKEY_Q_keygen(lc, NULL, "EC", "P-256"); /* instantiates this thread's private DRBG */
     cr_assert_not_null(k);
     EVP_PKEY_free(k);
+    priv = RAND_get0_private(lc);
+    cr_assert_not_null(priv);
+    r0 = reseed_counter(priv);
+    p0 = reseed_counter(RAND_get0_primary(lc));
+    qt_drbg_counters(drbg, &c0);
+    cr_assert_eq(qt_drbg_reseed(drbg), QT_OK);
     qt_drbg_counters(drbg, &c1);
-    cr_assert_geq(c1.seed_calls, c0.seed_calls + 1);
+    cr_assert_eq(c1.seed_calls, c0.seed_calls + 1, "one fresh QRNG seed");
+    p1 = reseed_counter(RAND_get0_primary(lc));
+    cr_assert_neq(p1, p0, "the primary reseeded");
+    k = EVP_PKEY_Q_keygen(lc, NULL, "EC", "P-256");
+    cr_assert_not_null(k);
+    EVP_PKEY_free(k);
+    r1 = reseed_counter(priv);
+    cr_assert_neq(r1, r0, "the private DRBG reseeded before the key");
 }
 
 Test(drbg, seed_source_ctx_counts_its_own_pulls)
