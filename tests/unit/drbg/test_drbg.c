@@ -154,9 +154,11 @@ Test(drbg, failure_propagates_and_no_output)
 
     cr_assert_eq(qt_ent_pipeline_new("sim:seed=1,fault=read-error@200000", &conf, &pipe_), QT_OK);
     rc = qt_drbg_new(pipe_, &conf, &drbg);
-    for (i = 0; rc == QT_OK && i < 10000; i++) {
-        memset(buf, 0xA5, sizeof(buf));
-        rc = qt_drbg_generate(drbg, buf, sizeof(buf), 1, 0);
+    /* Each prediction-resistant request takes 256 fresh bits: ~1 MB of
+     * requests reaches the fault well past the start-up window. */
+    for (i = 0; rc == QT_OK && i < 30000; i++) {
+        memset(buf, 0xA5, 256);
+        rc = qt_drbg_generate(drbg, buf, 256, 1, 0);
     }
     cr_assert_neq(rc, QT_OK, "the read error reached the DRBG");
     cr_assert(rc == QT_E_HEALTH || rc == QT_E_IO || rc == QT_E_DEVICE || rc == QT_E_TIMEOUT,
@@ -164,7 +166,7 @@ Test(drbg, failure_propagates_and_no_output)
     if (drbg == NULL) {
         return; /* failed at instantiation: nothing to generate from */
     }
-    cr_assert(all_zero(buf, sizeof(buf)), "the failed request's buffer is wiped");
+    cr_assert(all_zero(buf, 256), "the failed request's buffer is wiped");
     qt_drbg_counters(drbg, &c);
     cr_assert_geq(c.seed_failures, 1);
     /* Sticky: no output with or without prediction resistance, nor in full mode. */
