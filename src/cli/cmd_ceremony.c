@@ -667,6 +667,34 @@ cmd_verify(int argc, char **argv)
     (void)printf("ok: root-attestation.pem certifies the root key, carries record seq %llu's "
                  "hash and chains to the pinned attestation key\n",
                  (unsigned long long)log.recs[idx].seq);
+    /* 5. The completion record written after the certificate was made names it. */
+    {
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        char certfp[QT_ATT_HASH_HEX], needle[96];
+        int named = 0;
+
+        if (X509_digest(root, EVP_sha256(), md, &mdlen) != 1) {
+            goto out;
+        }
+        qt_hex(certfp, md, sizeof(md));
+        (void)snprintf(needle, sizeof(needle), "certificate sha256 %s", certfp);
+        for (size_t i = idx + 1; i < log.n && !named; i++) {
+            char *pl = NULL;
+            size_t plen;
+            if (qt_att_jws_payload(log.recs[i].jws, &pl, &plen) == QT_OK &&
+                strstr(pl, "\"event\":\"ceremony\"") != NULL && strstr(pl, needle) != NULL) {
+                (void)printf("ok: record seq %llu attests the ceremony's completion with this "
+                             "root certificate\n", (unsigned long long)log.recs[i].seq);
+                named = 1;
+            }
+            free(pl);
+        }
+        if (!named) {
+            ex = verify_fail("no ceremony record in the log names root.pem (sha256 %s)", certfp);
+            goto out;
+        }
+    }
     (void)printf("VALID: ceremony bundle %s\n", dir);
     ex = QT_EXIT_OK;
 out:
