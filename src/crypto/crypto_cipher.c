@@ -870,7 +870,8 @@ qt_crypto_cipher_oneshot(struct qt_crypto_cipher *c, const uint8_t *in, size_t i
     }
 
     /* AES ECB/CBC/CBC_PAD/CTR/GCM: update + final on the whole input. */
-    if (is_block(c->type) && (in_len % AES_BLOCK != 0 || (holds_last_block(c) && in_len == 0))) {
+    if (is_block(c->type) && !(c->type == QT_CRYPTO_MECH_AES_CBC_PAD && c->enc) &&
+        (in_len % AES_BLOCK != 0 || (holds_last_block(c) && in_len == 0))) {
         rc = QT_E_RANGE; /* decided on the input alone, before any work */
         goto done;
     }
@@ -904,8 +905,10 @@ qt_crypto_cipher_oneshot(struct qt_crypto_cipher *c, const uint8_t *in, size_t i
     c->state = ST_DONE;
 done:
     if (rc == SIZE_QUERY) {
-        rc = QT_OK;
-    } else if (rc != QT_OK && rc != QT_E_BUFFER_TOO_SMALL) {
+        rc = QT_OK; /* a length query: nothing moved */
+    } else if (rc == QT_OK) {
+        c->state = ST_DONE;
+    } else if (rc != QT_E_BUFFER_TOO_SMALL) {
         c->state = ST_ERROR;
     }
     ERR_pop_to_mark();

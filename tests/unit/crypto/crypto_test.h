@@ -38,7 +38,7 @@ crypto_teardown(void)
     lc = NULL;
 }
 
-static size_t
+static __attribute__((unused)) size_t
 unhex(const char *hex, uint8_t *out, size_t cap)
 {
     size_t n = 0;
@@ -59,7 +59,7 @@ unhex(const char *hex, uint8_t *out, size_t cap)
 }
 
 /* Reads `key = hex` from tests/vectors/<file>; returns the length. */
-static size_t
+static __attribute__((unused)) size_t
 vec_get(const char *file, const char *key, uint8_t *out, size_t cap)
 {
     char path[512];
