@@ -1,3 +1,339 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder so the room builds before its code lands; replaced by the room's owner. */
-extern int qt_placeholder_pkcs11;
+/*
+ * The module's life cycle: C_Initialize and C_Finalize, the module lock,
+ * fork detection, and the lazily created entropy pipeline and DRBG.
+ *
+ * We are a guest in someone else's process (STYLE.md 7): no constructors,
+ * no atexit, no change to OpenSSL's default library context.  All state
+ * hangs off one heap object, qt_mod, created by C_Initialize.
+ *
+ * Lock order (outermost first):
+ *   0. init_owner, a spin lock that serialises C_Initialize/C_Finalize
+ *      against each other.  It stores the holder's pid, so a child whose
+ *      parent forked while another thread held it can break it (every thread
+ *      of one process has the same pid; a different pid can only be a
+ *      pre-fork holder).
+ *   1. qt_mod->lock, the module mutex, held by every entry point for the
+ *      whole call (p11-kit trust/module.c discipline).
+ *   2. locks inside the rooms below (entropy pipeline mutex, OpenSSL DRBG
+ *      locks, SQLite); they never call back up.
+ *
+ * Fork (PKCS#11 3.0 5.4, DESIGN.md): C_Initialize records getpid().  In a
+ * child, every call except C_Initialize, C_GetFunctionList and
+ * C_GetInterface* returns CKR_CRYPTOKI_NOT_INITIALIZED.  A C_Initialize in
+ * the child abandons the inherited state without touching it (its mutex may
+ * be held by a thread that does not exist here, its SQLite handles belong to
+ * the parent, its DRBG state must never be reused) and builds its own: new
+ * pipeline (device re-opened, start-up test re-run), new DRBG, new store
+ * handles.  The abandoned memory is leaked on purpose.
+ *
+ * C_Finalize at atexit time: if OpenSSL has already run OPENSSL_cleanup
+ * (its atexit handler ran before ours), freeing our library context would
+ * touch freed global state; OPENSSL_init_crypto() then reports 0 and we
+ * leave OpenSSL objects alone (the process is exiting).
+ */
+#include <openssl/crypto.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "../src/common/log.h"
+#include "../src/drbg/drbg.h"
+#include "../src/entropy/ent.h"
+#include "fn.h"
+
+struct qt_module *qt_mod;
+
+static atomic_int init_owner; /* 0 free, else pid of the holder */
+
+static void
+init_lock(void)
+{
+    int me = (int)getpid();
+
+    for (;;) {
+        int cur = 0;
+
+        if (atomic_compare_exchange_weak(&init_owner, &cur, me)) {
+            return;
+        }
+        if (cur != 0 && cur != me &&
+            atomic_compare_exchange_strong(&init_owner, &cur, me)) {
+            return; /* held across fork() by a thread of an ancestor */
+        }
+        sched_yield();
+    }
+}
+
+static void
+init_unlock(void)
+{
+    atomic_store(&init_owner, 0);
+}
+
+static struct qt_module *
+mod_current(void)
+{
+    return __atomic_load_n(&qt_mod, __ATOMIC_ACQUIRE);
+}
+
+CK_RV
+qt_module_check(void)
+{
+    struct qt_module *m = mod_current();
+
+    if (m == NULL || m->pid != getpid()) {
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    return CKR_OK;
+}
+
+CK_RV
+qt_lock(void)
+{
+    struct qt_module *m = mod_current();
+
+    if (m == NULL || m->pid != getpid()) {
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    pthread_mutex_lock(&m->lock);
+    if (mod_current() != m) {
+        /* C_Finalize ran while we waited (the application broke the rule
+         * that no call may be in progress; fail cleanly if we can) */
+        pthread_mutex_unlock(&m->lock);
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    return CKR_OK;
+}
+
+void
+qt_unlock(void)
+{
+    pthread_mutex_unlock(&qt_mod->lock);
+}
+
+/* Whether OpenSSL is still usable (OPENSSL_cleanup has not run).  With no
+ * option bits on an initialised library the call returns 1 at once; after
+ * OPENSSL_cleanup it returns 0 (its attempt to queue an error is a no-op
+ * then, the error state being gone). */
+static int
+openssl_alive(void)
+{
+    return OPENSSL_init_crypto(0, NULL) == 1;
+}
+
+CK_RV
+qt_module_drbg_inlock(struct qt_drbg **out)
+{
+    struct qt_module *m = qt_mod;
+    qt_rc rc;
+
+    if (m->drbg == NULL) {
+        if (m->pipe == NULL) {
+            rc = qt_ent_pipeline_new(m->conf.device_spec, &m->conf, &m->pipe);
+            if (rc != QT_OK) {
+                qt_log(QT_LOG_WARN, "pkcs11: entropy device '%s' unusable: %s",
+                       m->conf.device_spec, qt_rc_str(rc));
+                m->pipe = NULL;
+                return CKR_DEVICE_ERROR;
+            }
+        }
+        rc = qt_drbg_new(m->pipe, &m->conf, &m->drbg);
+        if (rc != QT_OK) {
+            qt_log(QT_LOG_WARN, "pkcs11: DRBG unavailable: %s", qt_rc_str(rc));
+            m->drbg = NULL;
+            return rc == QT_E_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
+        }
+    }
+    *out = m->drbg;
+    return CKR_OK;
+}
+
+qt_rc
+qt_module_ks_rng(void *ctx, uint8_t *out, size_t n)
+{
+    struct qt_drbg *d;
+
+    (void)ctx; /* always qt_mod; called by the keystore under the module lock */
+    if (qt_module_drbg_inlock(&d) != CKR_OK) {
+        return QT_E_HEALTH;
+    }
+    return qt_drbg_generate(d, out, n, 0, 0);
+}
+
+/* PKCS#11 3.0 5.4 C_Initialize: the mutex callbacks are all supplied or
+ * none (else CKR_ARGUMENTS_BAD); we always lock with pthreads, which is
+ * allowed when CKF_OS_LOCKING_OK is set or nothing is supplied; callbacks
+ * without CKF_OS_LOCKING_OK would force us to use theirs: CKR_CANT_LOCK. */
+static CK_RV
+check_init_args(const CK_C_INITIALIZE_ARGS *a)
+{
+    int given;
+
+    if (a == NULL) {
+        return CKR_OK;
+    }
+    if (a->pReserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    given = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
+            (a->UnlockMutex != NULL);
+    if (given != 0 && given != 4) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (given == 4 && !(a->flags & CKF_OS_LOCKING_OK)) {
+        return CKR_CANT_LOCK;
+    }
+    return CKR_OK;
+}
+
+/* Releases the resources of m, which is published as qt_mod and locked by
+ * the caller (the _inlock helpers work on qt_mod).  Unpublishes it, unlocks
+ * and frees it. */
+static void
+module_free_locked(struct qt_module *m)
+{
+    if (!openssl_alive()) {
+        /* OpenSSL's atexit cleanup already ran: the process is exiting and
+         * every object below holds OpenSSL state; leave it all. */
+        qt_log(QT_LOG_DEBUG, "pkcs11: C_Finalize after OPENSSL_cleanup; state left to exit");
+        __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
+    qt_objects_free_inlock();
+    qt_slots_free_inlock();
+    qt_map_clear(&m->sessions);
+    qt_map_clear(&m->objects);
+    qt_map_clear(&m->token_handles);
+    qt_drbg_free(m->drbg);
+    qt_ent_pipeline_free(m->pipe);
+    __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_destroy(&m->lock);
+    qt_wipe(m, sizeof(*m));
+    free(m);
+}
+
+static CK_RV
+initialize(const CK_C_INITIALIZE_ARGS *args)
+{
+    struct qt_module *m = NULL, *old;
+    char err[256] = "";
+    CK_RV rv;
+    qt_rc rc;
+
+    if ((rv = check_init_args(args)) != CKR_OK) {
+        return rv;
+    }
+    init_lock();
+    old = mod_current();
+    if (old != NULL && old->pid == getpid()) {
+        rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+        goto out;
+    }
+    if (old != NULL) {
+        /* a forked child: abandon the parent's state (see the top comment) */
+        __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
+    }
+    if ((m = calloc(1, sizeof(*m))) == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        m = NULL;
+        rv = CKR_CANT_LOCK;
+        goto out;
+    }
+    m->pid = getpid();
+    m->next_session = 1;
+    m->next_object = 1;
+    if ((rc = qt_conf_load(&m->conf, err, sizeof(err))) != QT_OK) {
+        qt_log(QT_LOG_ERROR, "pkcs11: configuration: %s", err[0] ? err : qt_rc_str(rc));
+        rv = CKR_GENERAL_ERROR;
+        goto out;
+    }
+    if ((rc = qt_conf_install_dir(&m->conf, m->install_dir, sizeof(m->install_dir))) != QT_OK) {
+        qt_log(QT_LOG_WARN, "pkcs11: installation directory under '%s': %s",
+               m->conf.store_path, qt_rc_str(rc));
+        m->install_dir[0] = '\0';
+    }
+    m->ksenv.store_dir = m->conf.store_path;
+    m->ksenv.install_dir = m->install_dir;
+    m->ksenv.rng = qt_module_ks_rng;
+    m->ksenv.rng_ctx = m;
+    m->ksenv.pin_max_failures = m->conf.pin_max_failures;
+
+    /* Published locked: a concurrent caller waits until the slots exist. */
+    pthread_mutex_lock(&m->lock);
+    __atomic_store_n(&qt_mod, m, __ATOMIC_RELEASE);
+    {
+        struct qt_drbg *d;
+
+        (void)qt_module_drbg_inlock(&d); /* a dead device is retried on use */
+    }
+    if ((rv = qt_slots_load_inlock()) != CKR_OK) {
+        module_free_locked(m);
+        m = NULL;
+        goto out;
+    }
+    pthread_mutex_unlock(&m->lock);
+    m = NULL;
+    rv = CKR_OK;
+out:
+    if (m != NULL) {
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+    }
+    init_unlock();
+    return rv;
+}
+
+static CK_RV
+finalize(void)
+{
+    struct qt_module *m;
+    CK_RV rv = CKR_OK;
+
+    init_lock();
+    m = mod_current();
+    if (m == NULL || m->pid != getpid()) {
+        rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+        goto out;
+    }
+    pthread_mutex_lock(&m->lock);
+    module_free_locked(m);
+out:
+    init_unlock();
+    return rv;
+}
+
+/* PKCS#11 3.0 5.4 "General-purpose functions" */
+CK_RV
+qt_C_Initialize(CK_VOID_PTR pInitArgs)
+{
+    CK_RV rv;
+
+    qt_trace("C_Initialize args=%p", pInitArgs);
+    rv = initialize((const CK_C_INITIALIZE_ARGS *)pInitArgs);
+    qt_trace("C_Initialize -> %s", qt_ckr_name(rv));
+    return rv;
+}
+
+CK_RV
+qt_C_Finalize(CK_VOID_PTR pReserved)
+{
+    CK_RV rv;
+
+    qt_trace("C_Finalize");
+    if (pReserved != NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else {
+        rv = finalize();
+    }
+    qt_trace("C_Finalize -> %s", qt_ckr_name(rv));
+    return rv;
+}

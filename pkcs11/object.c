@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Objects and their handles.  Session objects live here, in memory, owned by
+ * the session that created them and visible to every session of this process
+ * on the same slot; token objects live in the keystore and get a handle the
+ * first time this process sees their row id (C_FindObjects, creation), kept
+ * until the module is finalised, the object destroyed, or (for private
+ * objects) the user logs out.  Reads of a token object go to the keystore
+ * each time, so a change made by another process is seen at once.
+ *
+ * Visibility (PKCS#11 3.0 4.4 and 5.6): private objects exist for a session
+ * only while the normal user is logged in; otherwise their handles are
+ * CKR_OBJECT_HANDLE_INVALID.  Token objects need a RW session to be created,
+ * changed or destroyed (CKR_SESSION_READ_ONLY); private objects need the
+ * user (CKR_USER_NOT_LOGGED_IN).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "key.h"
+
+static uint64_t
+token_key(const struct qt_slot *s, uint64_t id)
+{
+    return ((uint64_t)(s->id + 1) << 48) ^ id;
+}
+
+static void
+object_free(struct qt_object *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    qt_attrs_clear(&o->attrs);
+    qt_key_ref_put(o->key);
+    free(o);
+}
+
+/* Removes o from the tables and frees it. */
+static void
+object_drop_inlock(struct qt_object *o)
+{
+    qt_map_del(&qt_mod->objects, (uint64_t)o->handle);
+    if (o->owner == 0) {
+        qt_map_del(&qt_mod->token_handles, token_key(o->slot, o->ks_id));
+    }
+    object_free(o);
+}
+
+static CK_RV
+object_register_inlock(struct qt_object *o)
+{
+    CK_RV rv;
+
+    o->handle = qt_mod->next_object++;
+    if ((rv = qt_map_put(&qt_mod->objects, (uint64_t)o->handle, o)) != CKR_OK) {
+        return rv;
+    }
+    if (o->owner == 0) {
+        rv = qt_map_put(&qt_mod->token_handles, token_key(o->slot, o->ks_id), o);
+        if (rv != CKR_OK) {
+            qt_map_del(&qt_mod->objects, (uint64_t)o->handle);
+        }
+    }
+    return rv;
+}
+
+CK_RV
+qt_object_token_handle_inlock(struct qt_slot *s, uint64_t id, int is_private,
+                              CK_OBJECT_HANDLE *out)
+{
+    struct qt_object *o = qt_map_get(&qt_mod->token_handles, token_key(s, id));
+    CK_RV rv;
+
+    if (o != NULL) {
+        *out = o->handle;
+        return CKR_OK;
+    }
+    if ((o = calloc(1, sizeof(*o))) == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    o->slot = s;
+    o->ks_id = id;
+    o->is_private = is_private;
+    if ((rv = object_register_inlock(o)) != CKR_OK) {
+        free(o);
+        return rv;
+    }
+    *out = o->handle;
+    return CKR_OK;
+}
+
+CK_RV
+qt_object_get_inlock(struct qt_session *s, CK_OBJECT_HANDLE h, struct qt_object **out)
+{
+    struct qt_object *o = qt_map_get(&qt_mod->objects, (uint64_t)h);
+
+    if (o == NULL || o->slot != s->slot) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (o->is_private && s->slot->login != CKU_USER) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    *out = o;
+    return CKR_OK;
+}
+
+CK_RV
+qt_object_attrs_inlock(struct qt_object *o, struct qt_attrs *out)
+{
+    struct qt_attr *v = NULL;
+    size_t n = 0;
+    qt_rc rc;
+
+    qt_attrs_init(out);
+    if (o->owner != 0) {
+        return qt_attrs_copy(out, &o->attrs);
+    }
+    rc = qt_ks_obj_get(o->slot->tok, o->ks_id, &v, &n);
+    if (rc == QT_E_NOTFOUND || rc == QT_E_NOT_LOGGED_IN) {
+        /* destroyed by another process (or no longer visible) */
+        if (rc == QT_E_NOTFOUND) {
+            object_drop_inlock(o);
+        }
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (rc != QT_OK) {
+        return qt_rv(rc);
+    }
+    qt_attrs_take(out, v, n);
+    return CKR_OK;
+}
+
+CK_RV
+qt_object_writable_inlock(struct qt_session *s, struct qt_object *o)
+{
+    if (o->owner == 0 && !(s->flags & CKF_RW_SESSION)) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    if (o->is_private && s->slot->login != CKU_USER) {
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    return CKR_OK;
+}
+
+CK_RV
+qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HANDLE *out)
+{
+    int on_token = qt_attrs_bool(a, CKA_TOKEN, 0);
+    int priv = qt_attrs_bool(a, CKA_PRIVATE, 0);
+    struct qt_object *o = NULL;
+    CK_RV rv;
+    qt_rc rc;
+
+    if (on_token && !(s->flags & CKF_RW_SESSION)) {
+        rv = CKR_SESSION_READ_ONLY;
+        goto out;
+    }
+    if (priv && s->slot->login != CKU_USER) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+        goto out;
+    }
+    if ((o = calloc(1, sizeof(*o))) == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    o->slot = s->slot;
+    o->is_private = priv;
+    if (on_token) {
+        if ((rc = qt_ks_obj_create(s->slot->tok, a->v, a->n, &o->ks_id)) != QT_OK) {
+            rv = qt_rv(rc);
+            goto out;
+        }
+    } else {
+        o->owner = s->handle;
+        o->attrs = *a;
+        qt_attrs_init(a);
+    }
+    if ((rv = object_register_inlock(o)) != CKR_OK) {
+        if (on_token && qt_ks_obj_destroy(s->slot->tok, o->ks_id) != QT_OK) {
+            rv = CKR_GENERAL_ERROR; /* the row stays, unreachable from here */
+        }
+        goto out;
+    }
+    *out = o->handle;
+    o = NULL;
+out:
+    object_free(o);
+    qt_attrs_clear(a);
+    return rv;
+}
+
+CK_RV
+qt_object_update_inlock(struct qt_object *o, struct qt_attrs *a)
+{
+    CK_RV rv = CKR_OK;
+    qt_rc rc;
+
+    if (o->owner == 0) {
+        if ((rc = qt_ks_obj_update(o->slot->tok, o->ks_id, a->v, a->n)) != QT_OK) {
+            rv = rc == QT_E_NOTFOUND ? CKR_OBJECT_HANDLE_INVALID : qt_rv(rc);
+        }
+        qt_attrs_clear(a);
+    } else {
+        qt_attrs_clear(&o->attrs);
+        o->attrs = *a;
+        qt_attrs_init(a);
+    }
+    if (rv == CKR_OK) {
+        qt_key_ref_put(o->key);
+        o->key = NULL;
+    }
+    return rv;
+}
+
+CK_RV
+qt_object_destroy_inlock(struct qt_object *o)
+{
+    qt_rc rc;
+
+    if (o->owner == 0) {
+        rc = qt_ks_obj_destroy(o->slot->tok, o->ks_id);
+        if (rc != QT_OK && rc != QT_E_NOTFOUND) {
+            return qt_rv(rc);
+        }
+    }
+    object_drop_inlock(o);
+    return CKR_OK;
+}
+
+struct drop_ctx {
+    struct qt_slot *slot;
+    CK_SESSION_HANDLE owner;
+    int private_only;
+    int token_private; /* forget private token objects instead */
+    struct qt_object **victims;
+    size_t n;
+};
+
+static void
+collect(void *val, void *ctx)
+{
+    struct qt_object *o = val;
+    struct drop_ctx *d = ctx;
+
+    if (o->slot != d->slot) {
+        return;
+    }
+    if (d->token_private) {
+        if (o->owner == 0 && o->is_private) {
+            d->victims[d->n++] = o;
+        }
+        return;
+    }
+    if (o->owner == 0 || (d->owner != 0 && o->owner != d->owner)) {
+        return;
+    }
+    if (d->private_only && !o->is_private) {
+        return;
+    }
+    d->victims[d->n++] = o;
+}
+
+static void
+drop_matching_inlock(struct drop_ctx *d)
+{
+    if (qt_mod->objects.n == 0) {
+        return;
+    }
+    if ((d->victims = calloc(qt_mod->objects.n, sizeof(*d->victims))) == NULL) {
+        return; /* under memory pressure the objects stay until finalize */
+    }
+    qt_map_each(&qt_mod->objects, collect, d);
+    for (size_t i = 0; i < d->n; i++) {
+        object_drop_inlock(d->victims[i]);
+    }
+    free(d->victims);
+}
+
+void
+qt_object_drop_session_inlock(struct qt_slot *s, CK_SESSION_HANDLE h, int private_only)
+{
+    struct drop_ctx d = {.slot = s, .owner = h, .private_only = private_only};
+
+    drop_matching_inlock(&d);
+}
+
+void
+qt_object_forget_private_inlock(struct qt_slot *s)
+{
+    struct drop_ctx d = {.slot = s, .token_private = 1};
+
+    drop_matching_inlock(&d);
+}
+
+static void
+free_one(void *val, void *ctx)
+{
+    (void)ctx;
+    object_free(val);
+}
+
+void
+qt_objects_free_inlock(void)
+{
+    qt_map_each(&qt_mod->objects, free_one, NULL);
+    qt_map_clear(&qt_mod->objects);
+    qt_map_clear(&qt_mod->token_handles);
+}
+
+/* ---- C_FindObjects ----------------------------------------------------- */
+
+struct find_ctx {
+    struct qt_session *s;
+    const CK_ATTRIBUTE *tmpl;
+    CK_ULONG n;
+    CK_OBJECT_HANDLE *out;
+    size_t count, cap;
+    CK_RV rv;
+};
+
+static void
+find_session_obj(void *val, void *ctx)
+{
+    struct qt_object *o = val;
+    struct find_ctx *f = ctx;
+
+    if (f->rv != CKR_OK || o->owner == 0 || o->slot != f->s->slot) {
+        return;
+    }
+    if (o->is_private && f->s->slot->login != CKU_USER) {
+        return;
+    }
+    if (!qt_attr_match(&o->attrs, f->tmpl, f->n)) {
+        return;
+    }
+    if (f->count == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 16;
+        CK_OBJECT_HANDLE *v = realloc(f->out, ncap * sizeof(*v));
+
+        if (v == NULL) {
+            f->rv = CKR_HOST_MEMORY;
+            return;
+        }
+        f->out = v;
+        f->cap = ncap;
+    }
+    f->out[f->count++] = o->handle;
+}
+
+static int
+tmpl_wants_session_only(const CK_ATTRIBUTE *tmpl, CK_ULONG n, int *token_only)
+{
+    *token_only = 0;
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (tmpl[i].type == CKA_TOKEN && tmpl[i].ulValueLen == sizeof(CK_BBOOL)) {
+            CK_BBOOL b = *(const CK_BBOOL *)tmpl[i].pValue;
+
+            *token_only = b == CK_TRUE;
+            return b == CK_FALSE;
+        }
+    }
+    return 0;
+}
+
+CK_RV
+qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                      CK_OBJECT_HANDLE **out, size_t *count)
+{
+    struct find_ctx f = {.s = s, .tmpl = tmpl, .n = n, .rv = CKR_OK};
+    struct qt_attr *kt = NULL;
+    uint64_t *ids = NULL;
+    size_t nids = 0;
+    int token_only = 0;
+    int array_attr = 0;
+    int recheck = 0;
+    CK_RV rv = CKR_OK;
+    qt_rc rc;
+
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (tmpl[i].type & CKF_ARRAY_ATTRIBUTE) {
+            array_attr = 1; /* nested templates are not compared: nothing matches */
+        }
+        switch (tmpl[i].type) {
+        case CKA_VALUE:
+        case CKA_PRIVATE_EXPONENT:
+        case CKA_PRIME_1:
+        case CKA_PRIME_2:
+        case CKA_EXPONENT_1:
+        case CKA_EXPONENT_2:
+        case CKA_COEFFICIENT:
+            recheck = 1; /* never match on a value that may be sensitive */
+            break;
+        default:
+            break;
+        }
+    }
+    if (array_attr) {
+        goto done;
+    }
+    if (!tmpl_wants_session_only(tmpl, n, &token_only)) {
+        if (n > 0 && (kt = calloc(n, sizeof(*kt))) == NULL) {
+            rv = CKR_HOST_MEMORY;
+            goto done;
+        }
+        for (CK_ULONG i = 0; i < n; i++) {
+            kt[i].type = tmpl[i].type;
+            kt[i].val = tmpl[i].pValue;
+            kt[i].len = (size_t)tmpl[i].ulValueLen;
+        }
+        if ((rc = qt_ks_obj_find(s->slot->tok, kt, (size_t)n, &ids, &nids)) != QT_OK) {
+            rv = qt_rv(rc);
+            goto done;
+        }
+        for (size_t i = 0; i < nids; i++) {
+            CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+            struct qt_object *o = qt_map_get(&qt_mod->token_handles, token_key(s->slot, ids[i]));
+
+            if (o == NULL || recheck) {
+                /* first sight: learn whether it is private (for visibility
+                 * after logout); with secret attribute types in the
+                 * template, match here, where sensitivity is known */
+                struct qt_attr *v = NULL;
+                size_t nv = 0;
+                struct qt_attrs a;
+                int match;
+
+                if ((rc = qt_ks_obj_get(s->slot->tok, ids[i], &v, &nv)) != QT_OK) {
+                    continue; /* destroyed meanwhile */
+                }
+                qt_attrs_take(&a, v, nv);
+                match = !recheck || qt_attr_match(&a, tmpl, n);
+                if (o == NULL) {
+                    rv = qt_object_token_handle_inlock(s->slot, ids[i],
+                                                       qt_attrs_bool(&a, CKA_PRIVATE, 1), &h);
+                } else {
+                    h = o->handle;
+                }
+                qt_attrs_clear(&a);
+                if (rv != CKR_OK) {
+                    goto done;
+                }
+                if (!match) {
+                    continue;
+                }
+            } else {
+                h = o->handle;
+            }
+            if (f.count == f.cap) {
+                size_t ncap = f.cap ? f.cap * 2 : 16;
+                CK_OBJECT_HANDLE *nv2 = realloc(f.out, ncap * sizeof(*nv2));
+
+                if (nv2 == NULL) {
+                    rv = CKR_HOST_MEMORY;
+                    goto done;
+                }
+                f.out = nv2;
+                f.cap = ncap;
+            }
+            f.out[f.count++] = h;
+        }
+    }
+    if (!token_only) {
+        qt_map_each(&qt_mod->objects, find_session_obj, &f);
+        rv = f.rv;
+    }
+done:
+    free(kt);
+    free(ids);
+    if (rv != CKR_OK) {
+        free(f.out);
+        return rv;
+    }
+    *out = f.out;
+    *count = f.count;
+    return CKR_OK;
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal declarations shared by the files of the PKCS#11 layer: the module
+ * state (module.c), slots (slot.c), sessions (session.c), objects (object.c),
+ * attribute rules (attr.c), the mechanism table (mech.c), the qt_rc -> CK_RV
+ * map (rv.c) and the event hook (events.c).  Nothing outside pkcs11/ includes
+ * this file; the module is used from outside only through its function list.
+ *
+ * Error convention: below pkcs11/ functions return qt_rc; inside pkcs11/ the
+ * inner functions return CK_RV directly, because most of the spec's codes
+ * (CKR_SESSION_HANDLE_INVALID, CKR_TEMPLATE_INCOMPLETE ...) have no meaning
+ * below this layer.  A qt_rc from a lower room becomes a CK_RV only through
+ * qt_rv() (rv.c).
+ *
+ * Locking: one module mutex (qt_lock/qt_unlock).  Functions whose name ends
+ * in _inlock must be called with it held.  Lock order, outermost first:
+ *   1. the module mutex (module.c)
+ *   2. the entropy pipeline's own mutex and OpenSSL's DRBG locks (taken
+ *      inside qt_drbg_* calls; they never call back into this layer)
+ * No other lock exists in this layer.
+ */
+#ifndef QT_PKCS11_P11_H
+#define QT_PKCS11_P11_H
+
+#include <p11-kit/pkcs11.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "../keystore/ks.h"
+#include "../src/common/check.h"
+#include "../src/common/mem.h"
+#include "../src/common/conf.h"
+#include "../src/common/err.h"
+#include "pkcs11-3.h"
+
+#define QT_P11_MANUFACTURER "qtoken"
+#define QT_P11_MIN_PIN 4u
+#define QT_P11_MAX_PIN 255u
+
+/* ---- attribute lists (attr.c) ------------------------------------------ */
+
+/* A growable attribute list; values are heap copies owned by the list. */
+struct qt_attrs {
+    struct qt_attr *v;
+    size_t n, cap;
+};
+
+void qt_attrs_init(struct qt_attrs *a);
+/* Wipes every value and frees. NULL-safe. */
+void qt_attrs_clear(struct qt_attrs *a);
+/* Sets (replaces or appends) type to a copy of val[0..len). */
+CK_RV qt_attrs_set(struct qt_attrs *a, CK_ATTRIBUTE_TYPE type, const void *val, size_t len);
+CK_RV qt_attrs_set_bool(struct qt_attrs *a, CK_ATTRIBUTE_TYPE type, int v);
+CK_RV qt_attrs_set_ulong(struct qt_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG v);
+/* Removes type if present. */
+void qt_attrs_del(struct qt_attrs *a, CK_ATTRIBUTE_TYPE type);
+/* The attribute of that type, or NULL. Borrowed. */
+const struct qt_attr *qt_attrs_find(const struct qt_attrs *a, CK_ATTRIBUTE_TYPE type);
+/* Boolean value (dflt if absent or malformed). */
+int qt_attrs_bool(const struct qt_attrs *a, CK_ATTRIBUTE_TYPE type, int dflt);
+/* CK_ULONG value; returns 0 and leaves *v if absent or malformed. */
+int qt_attrs_ulong(const struct qt_attrs *a, CK_ATTRIBUTE_TYPE type, CK_ULONG *v);
+/* Deep copy of src into dst (dst initialised by the callee). */
+CK_RV qt_attrs_copy(struct qt_attrs *dst, const struct qt_attrs *src);
+/* Takes ownership of an array from qt_ks_obj_get. */
+void qt_attrs_take(struct qt_attrs *dst, struct qt_attr *v, size_t n);
+
+/* Whether the caller's template entry is well formed: a NULL pValue with a
+ * non-zero length is CKR_ATTRIBUTE_VALUE_INVALID (as the spec's templates
+ * carry values). */
+CK_RV qt_attr_template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n);
+
+/* Why an object is being made: the spec's footnotes differ per path. */
+enum qt_attr_origin {
+    QT_ORIGIN_CREATE = 0,   /* C_CreateObject */
+    QT_ORIGIN_GENERATE,     /* C_GenerateKey / C_GenerateKeyPair */
+    QT_ORIGIN_UNWRAP,       /* C_UnwrapKey */
+    QT_ORIGIN_DERIVE,       /* C_DeriveKey */
+    QT_ORIGIN_COPY,         /* C_CopyObject (template over an existing object) */
+};
+
+/* Builds the attribute list of a new object from the caller's template:
+ * validates every entry against the class/key-type rules (TYPE_INVALID,
+ * VALUE_INVALID, READ_ONLY for attributes the caller may not give on this
+ * path, INCONSISTENT, INCOMPLETE), then fills the spec's defaults.
+ * `base` (may be NULL) holds attributes fixed by the mechanism (class, key
+ * type) that the template may repeat but not contradict
+ * (CKR_TEMPLATE_INCONSISTENT).  so_session: the SO is logged in (only the SO
+ * may set CKA_TRUSTED). */
+CK_RV qt_attr_build(enum qt_attr_origin origin, const struct qt_attrs *base,
+                    const CK_ATTRIBUTE *tmpl, CK_ULONG n, int so_session,
+                    struct qt_attrs *out);
+
+/* After a key's value is set: the derived attributes (CKA_LOCAL,
+ * CKA_KEY_GEN_MECHANISM, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE). */
+CK_RV qt_attr_finish_key(struct qt_attrs *a, enum qt_attr_origin origin,
+                         CK_MECHANISM_TYPE mech);
+
+/* C_SetAttributeValue / C_CopyObject: applies tmpl to obj's attributes in a
+ * copy (*out), per the modifiability rules. copy: C_CopyObject rules. */
+CK_RV qt_attr_modify(const struct qt_attrs *cur, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                     int copy, int so_session, struct qt_attrs *out);
+
+/* C_GetAttributeValue for one object: the per-attribute rules of PKCS#11
+ * 3.0 5.7 (sensitive, invalid, length query, too small). */
+CK_RV qt_attr_get(const struct qt_attrs *a, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+
+/* Whether every entry of tmpl is present in a with an equal value
+ * (C_FindObjects, wrap templates). */
+int qt_attr_match(const struct qt_attrs *a, const CK_ATTRIBUTE *tmpl, CK_ULONG n);
+/* Same with a stored template (serialised CKA_WRAP_TEMPLATE). */
+int qt_attr_match_stored(const struct qt_attrs *a, const struct qt_attr *tmpl);
+
+/* Whether the attribute is sensitive for this object (not revealed). */
+int qt_attr_is_sensitive(const struct qt_attrs *a, CK_ATTRIBUTE_TYPE type);
+
+/* Parses a stored attribute-array value (CKA_WRAP/UNWRAP/DERIVE_TEMPLATE)
+ * into a freshly allocated CK_ATTRIBUTE array pointing into the value.
+ * *out free()d by the caller; values are borrowed from a. */
+CK_RV qt_attr_template_decode(const struct qt_attr *a, CK_ATTRIBUTE **out, CK_ULONG *n);
+
+/* CK_ULONG CKA_CLASS / CKA_KEY_TYPE helpers (CK_UNAVAILABLE_INFORMATION if absent). */
+CK_ULONG qt_attrs_class(const struct qt_attrs *a);
+CK_ULONG qt_attrs_key_type(const struct qt_attrs *a);
+
+/* ---- mechanisms (mech.c) ----------------------------------------------- */
+
+struct qt_mech_info {
+    CK_MECHANISM_TYPE type;
+    CK_ULONG min_size, max_size;   /* CK_MECHANISM_INFO units (bits or bytes) */
+    CK_FLAGS flags;
+};
+
+const struct qt_mech_info *qt_mech_find(CK_MECHANISM_TYPE type);
+/* The table, for C_GetMechanismList. */
+const struct qt_mech_info *qt_mech_table(size_t *n);
+/* Whether key (attrs) may be used with mech: CKA_ALLOWED_MECHANISMS. */
+int qt_mech_allowed(const struct qt_attrs *key, CK_MECHANISM_TYPE mech);
+/* The key type a mechanism works on (CKK_*), or CK_UNAVAILABLE_INFORMATION. */
+CK_KEY_TYPE qt_mech_key_type(CK_MECHANISM_TYPE mech);
+
+/* ---- the module (module.c) --------------------------------------------- */
+
+struct qt_slot;
+struct qt_session;
+struct qt_object;
+struct qt_ent_pipeline;
+struct qt_drbg;
+struct qt_key_ref;
+
+/* A small hash map from 64-bit keys to pointers (module.c). */
+struct qt_map {
+    uint64_t *keys;
+    void **vals;
+    size_t cap, n;
+};
+void *qt_map_get(const struct qt_map *m, uint64_t key);
+CK_RV qt_map_put(struct qt_map *m, uint64_t key, void *val);
+void qt_map_del(struct qt_map *m, uint64_t key);
+void qt_map_clear(struct qt_map *m);
+/* Calls fn(val, ctx) for each entry; fn must not change the map. */
+void qt_map_each(const struct qt_map *m, void (*fn)(void *val, void *ctx), void *ctx);
+/* Collects the values into a malloc'ed array (NULL when empty). */
+CK_RV qt_map_values(const struct qt_map *m, void ***out, size_t *n);
+
+struct qt_module {
+    pthread_mutex_t lock;       /* the module lock (qt_lock) */
+    pid_t pid;                  /* the process that called C_Initialize */
+    struct qt_conf conf;
+    char install_dir[1024];
+    struct qt_ks_env ksenv;
+    struct qt_ent_pipeline *pipe; /* NULL while the device is unusable */
+    struct qt_drbg *drbg;         /* NULL while the device is unusable */
+    struct qt_slot **slots;
+    size_t nslots;
+    struct qt_map sessions;      /* CK_SESSION_HANDLE -> struct qt_session */
+    struct qt_map objects;       /* CK_OBJECT_HANDLE -> struct qt_object */
+    struct qt_map token_handles; /* (slot index << 48) ^ ks id -> struct qt_object */
+    CK_SESSION_HANDLE next_session;
+    CK_OBJECT_HANDLE next_object;
+};
+
+/* The state of this process's initialised module, valid under the lock. */
+extern struct qt_module *qt_mod;
+
+/* CKR_OK if initialised in this process (not a forked child), else
+ * CKR_CRYPTOKI_NOT_INITIALIZED.  Call before qt_lock. */
+CK_RV qt_module_check(void);
+/* The module lock. qt_lock returns CKR_CRYPTOKI_NOT_INITIALIZED if the
+ * module was finalised meanwhile (the lock is then not held). */
+CK_RV qt_lock(void);
+void qt_unlock(void);
+
+/* The DRBG, created on first use if the device was unusable before.
+ * CKR_DEVICE_ERROR if the entropy source is in error. */
+CK_RV qt_module_drbg_inlock(struct qt_drbg **out);
+/* Random bytes for the keystore (its rng callback). */
+qt_rc qt_module_ks_rng(void *ctx, uint8_t *out, size_t n);
+
+/* ---- slots (slot.c) ---------------------------------------------------- */
+
+struct qt_slot {
+    CK_SLOT_ID id;
+    struct qt_ks_token *tok;    /* NULL: the empty slot where C_InitToken makes a token */
+    char path[1024];            /* the token's database ("" for the empty slot) */
+    CK_USER_TYPE login;         /* CKU_SO, CKU_USER, or QT_NOT_LOGGED_IN */
+    unsigned long sessions, rw_sessions;
+};
+#define QT_NOT_LOGGED_IN ((CK_USER_TYPE)~0UL)
+
+/* Opens every token of the store and adds the empty slot. */
+CK_RV qt_slots_load_inlock(void);
+/* Appends a new empty slot (after C_InitToken filled the previous one). */
+CK_RV qt_slots_load_empty_inlock(void);
+/* Adds slots for tokens created by other processes since the last scan. */
+CK_RV qt_slots_rescan_inlock(void);
+void qt_slots_free_inlock(void);
+CK_RV qt_slot_get_inlock(CK_SLOT_ID id, struct qt_slot **out);
+/* CK_TOKEN_INFO for a slot (also for the empty slot). */
+CK_RV qt_slot_token_info_inlock(struct qt_slot *s, CK_TOKEN_INFO *info);
+/* Logs the token out (last session closed, C_Logout): destroys private
+ * session objects and forgets private token object handles. */
+void qt_slot_logout_inlock(struct qt_slot *s);
+
+/* ---- sessions (session.c) ---------------------------------------------- */
+
+enum qt_op_kind {
+    QT_OP_FIND = 0,
+    QT_OP_ENCRYPT,
+    QT_OP_DECRYPT,
+    QT_OP_DIGEST,
+    QT_OP_SIGN,
+    QT_OP_VERIFY,
+    QT_OP__COUNT
+};
+
+enum qt_op_stage {
+    QT_STAGE_NONE = 0,   /* not active */
+    QT_STAGE_INIT,       /* after *Init, before any data */
+    QT_STAGE_UPDATE,     /* multi-part started */
+    QT_STAGE_SINGLE,     /* a single-part length query happened */
+};
+
+struct qt_op {
+    enum qt_op_stage stage;
+    CK_MECHANISM_TYPE mech;
+    CK_OBJECT_HANDLE key;
+    void *ctx;                        /* the crypto room's context, or find state */
+    void (*free_ctx)(void *ctx);      /* releases ctx; NULL-safe on NULL ctx */
+};
+
+struct qt_session {
+    CK_SESSION_HANDLE handle;
+    struct qt_slot *slot;
+    CK_FLAGS flags;                   /* CKF_SERIAL_SESSION | CKF_RW_SESSION */
+    struct qt_op ops[QT_OP__COUNT];
+};
+
+CK_RV qt_session_get_inlock(CK_SESSION_HANDLE h, struct qt_session **out);
+CK_RV qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+/* Ends every operation, destroys the session's objects; logs the token out
+ * when it was the last session. */
+void qt_session_close_inlock(struct qt_session *s);
+/* CKS_* state from the slot's login and the session flags. */
+CK_STATE qt_session_state(const struct qt_session *s);
+/* Ends operation k (frees its context). */
+void qt_op_end(struct qt_op *op);
+/* Starts operation k: CKR_OPERATION_ACTIVE if one is active. */
+CK_RV qt_op_begin(struct qt_session *s, enum qt_op_kind k, struct qt_op **out);
+
+/* ---- objects (object.c) ------------------------------------------------ */
+
+struct qt_object {
+    CK_OBJECT_HANDLE handle;
+    struct qt_slot *slot;
+    CK_SESSION_HANDLE owner;  /* session objects: the creating session; 0 for token objects */
+    uint64_t ks_id;           /* token objects: keystore row id */
+    int is_private;           /* CKA_PRIVATE, cached */
+    struct qt_attrs attrs;    /* session objects only */
+    struct qt_key_ref *key;   /* key material imported for operations, cached */
+};
+
+/* Looks up a handle visible to session s (its slot, private only when the
+ * user is logged in).  CKR_OBJECT_HANDLE_INVALID otherwise. */
+CK_RV qt_object_get_inlock(struct qt_session *s, CK_OBJECT_HANDLE h, struct qt_object **out);
+/* The attributes of obj (a copy for token objects, read from the keystore). */
+CK_RV qt_object_attrs_inlock(struct qt_object *obj, struct qt_attrs *out);
+/* Checks the session may create an object with these attributes (token ->
+ * RW session, private -> user logged in) and stores it.  Takes ownership of
+ * *a (cleared on return). */
+CK_RV qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HANDLE *out);
+/* Replaces the attributes of obj with *a (takes ownership). */
+CK_RV qt_object_update_inlock(struct qt_object *obj, struct qt_attrs *a);
+/* Destroys obj (keystore row too); frees it. */
+CK_RV qt_object_destroy_inlock(struct qt_object *obj);
+/* The handle of token object id on slot s (registered on first sight). */
+CK_RV qt_object_token_handle_inlock(struct qt_slot *s, uint64_t id, int is_private,
+                                    CK_OBJECT_HANDLE *out);
+/* Session-object cleanup: destroys every object owned by session h (h == 0:
+ * every session object of slot s; private_only: only private ones). */
+void qt_object_drop_session_inlock(struct qt_slot *s, CK_SESSION_HANDLE h, int private_only);
+/* Forgets the handles of private token objects of slot s (logout). */
+void qt_object_forget_private_inlock(struct qt_slot *s);
+/* Frees every object (C_Finalize). */
+void qt_objects_free_inlock(void);
+/* Every object handle of session s's slot visible to it matching tmpl. */
+CK_RV qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                            CK_OBJECT_HANDLE **out, size_t *count);
+/* Whether the session may modify/destroy obj (token -> RW session,
+ * private -> user logged in). */
+CK_RV qt_object_writable_inlock(struct qt_session *s, struct qt_object *obj);
+
+/* ---- events (events.c) ------------------------------------------------- */
+
+enum qt_event {
+    QT_EVENT_TOKEN_INIT = 0,
+    QT_EVENT_KEY_GENERATE,
+    QT_EVENT_KEY_DESTROY,
+    QT_EVENT_PIN_INIT,
+    QT_EVENT_PIN_CHANGE,
+    QT_EVENT_LOGIN_FAILURE,
+    QT_EVENT_HEALTH_FAILURE,
+};
+
+/* Called inside the keystore transaction of a token event (see events.c). */
+qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
+                      const struct qt_attrs *obj) QT_MUST_CHECK;
+
+/* ---- helpers (rv.c) ---------------------------------------------------- */
+
+/* The only qt_rc -> CK_RV map. */
+CK_RV qt_rv(qt_rc rc);
+/* "CKR_OK", "CKR_ARGUMENTS_BAD" ... for traces. */
+const char *qt_ckr_name(CK_RV rv);
+/* Blank-pads s into a fixed-width CK_UTF8CHAR field (no NUL). */
+void qt_pad(CK_UTF8CHAR *dst, size_t width, const char *s);
+/* The two-call length convention: out == NULL -> *outlen = need, CKR_OK;
+ * *outlen < need -> *outlen = need, CKR_BUFFER_TOO_SMALL; else copies. */
+CK_RV qt_out_len(CK_BYTE_PTR out, CK_ULONG_PTR outlen, size_t need);
+
+#endif

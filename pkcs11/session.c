@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sessions: the handle table, opening and closing, the session state of
+ * PKCS#11 3.0 5.6 (RO/RW x public/user/SO, derived from the slot's login and
+ * the session's flags), and the per-session operation slots (find, encrypt,
+ * decrypt, digest, sign, verify), each with its own stage so that mixing
+ * single- and multi-part calls can be refused.  Handles are never reused
+ * while the module is initialised.
+ */
+#include <stdlib.h>
+#include "p11.h"
+
+CK_RV
+qt_session_get_inlock(CK_SESSION_HANDLE h, struct qt_session **out)
+{
+    struct qt_session *s = qt_map_get(&qt_mod->sessions, (uint64_t)h);
+
+    if (s == NULL) {
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    *out = s;
+    return CKR_OK;
+}
+
+CK_RV
+qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
+{
+    struct qt_session *s;
+    CK_RV rv;
+
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    s->handle = qt_mod->next_session++;
+    s->slot = slot;
+    s->flags = flags;
+    if ((rv = qt_map_put(&qt_mod->sessions, (uint64_t)s->handle, s)) != CKR_OK) {
+        free(s);
+        return rv;
+    }
+    slot->sessions++;
+    if (flags & CKF_RW_SESSION) {
+        slot->rw_sessions++;
+    }
+    *out = s->handle;
+    return CKR_OK;
+}
+
+void
+qt_op_end(struct qt_op *op)
+{
+    if (op->ctx != NULL && op->free_ctx != NULL) {
+        op->free_ctx(op->ctx);
+    }
+    op->ctx = NULL;
+    op->free_ctx = NULL;
+    op->stage = QT_STAGE_NONE;
+    op->mech = 0;
+    op->key = CK_INVALID_HANDLE;
+}
+
+CK_RV
+qt_op_begin(struct qt_session *s, enum qt_op_kind k, struct qt_op **out)
+{
+    struct qt_op *op = &s->ops[k];
+
+    if (op->stage != QT_STAGE_NONE) {
+        return CKR_OPERATION_ACTIVE;
+    }
+    *out = op;
+    return CKR_OK;
+}
+
+void
+qt_session_close_inlock(struct qt_session *s)
+{
+    struct qt_slot *slot = s->slot;
+
+    for (int k = 0; k < QT_OP__COUNT; k++) {
+        qt_op_end(&s->ops[k]);
+    }
+    qt_object_drop_session_inlock(slot, s->handle, 0);
+    qt_map_del(&qt_mod->sessions, (uint64_t)s->handle);
+    slot->sessions--;
+    if (s->flags & CKF_RW_SESSION) {
+        slot->rw_sessions--;
+    }
+    if (slot->sessions == 0) {
+        /* PKCS#11 3.0 5.6: closing the last session logs the token out */
+        qt_slot_logout_inlock(slot);
+    }
+    free(s);
+}
+
+CK_STATE
+qt_session_state(const struct qt_session *s)
+{
+    int rw = (s->flags & CKF_RW_SESSION) != 0;
+
+    switch (s->slot->login) {
+    case CKU_SO:
+        return CKS_RW_SO_FUNCTIONS;
+    case CKU_USER:
+        return rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+    default:
+        return rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+    }
+}
