@@ -400,16 +400,21 @@ qt_rc qt_crypto_ecdsa_rs_to_der(const uint8_t *rs, size_t rs_len, struct qt_buf 
  * wrap mechanism; unwrapping is decrypting.
  *
  * Output-length convention shared by update, final and oneshot (PKCS#11 5.2):
- *   out == NULL: *out_len = a size that suffices for this call with this
- *     input; exact except where the plaintext length is known only after
- *     decryption (CBC_PAD decrypt final: 16 bytes max; RSA decrypt: k; KWP
- *     unwrap: in_len - 8), in which case it is an upper bound.  No state
- *     change.
+ *   out == NULL: *out_len = the exact size this call will write; no
+ *     visible state change.  Where the plaintext length is known only after
+ *     decrypting (CBC_PAD decrypt final or one-shot, RSA decrypt, unwrap),
+ *     the query decrypts once into a private cache (wiped on free) and the
+ *     next call with a buffer is served from it; such a query can therefore
+ *     fail like the real call would (QT_E_FORMAT for bad padding,
+ *     QT_E_SIGNATURE for a failed unwrap), which ends the operation.
  *   *out_len < needed: QT_E_BUFFER_TOO_SMALL, *out_len = the exact size
- *     needed, no state change: the caller repeats the same call.  For the
- *     length-after-decryption cases this decrypts once and caches the result
- *     so the repeated call (with the same input) costs nothing more.
+ *     needed, no state change: the caller repeats the same call (for the
+ *     cached cases the input of the repeated one-shot call is not read
+ *     again).
  *   else: writes, *out_len = bytes written, state advances.
+ * A successful one-shot or final finishes the operation (then QT_E_STATE).
+ * Calling update after a one-shot that returned QT_E_BUFFER_TOO_SMALL, or
+ * one-shot after update, gives QT_E_STATE (PKCS#11 CKR_OPERATION_ACTIVE).
  *
  * Mode behaviour:
  *   ECB/CBC: update outputs whole blocks, buffers the rest; final fails with
