@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 
 #include "crypto_test.h"
 
@@ -585,6 +586,15 @@ Test(crypto_sign, hmac_rfc4231_rfc2202)
     /* RFC 4231 test case 2 */
     hmac_kat(QT_CRYPTO_HASH_SHA256, (const uint8_t *)"Jefe", 4, "what do ya want for nothing?",
              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* RFC 4231 test case 6: a key longer than the block is hashed first */
+    {
+        uint8_t kaa[131];
+
+        memset(kaa, 0xaa, sizeof(kaa));
+        hmac_kat(QT_CRYPTO_HASH_SHA256, kaa, sizeof(kaa),
+                 "Test Using Larger Than Block-Size Key - Hash Key First",
+                 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
     /* RFC 2202 test case 1 */
     hmac_kat(QT_CRYPTO_HASH_SHA1, k0b, 20, "Hi There",
              "b617318655057264e28bc0b6fb378c8ef146be00");
@@ -681,4 +691,61 @@ Test(crypto_sign, key_type_and_class_errors)
     qt_crypto_key_free(rsa);
     qt_crypto_key_free(ec);
     qt_crypto_key_free(ed);
+}
+
+/* ************************************************************************* */
+/* Threads: one key object, many concurrent operations                       */
+/* ************************************************************************* */
+
+struct thread_arg {
+    const struct qt_crypto_key *k;
+    int ok;
+};
+
+static void *
+sign_loop(void *p)
+{
+    struct thread_arg *a = p;
+    struct qt_crypto_mech m = {.type = QT_CRYPTO_MECH_ECDSA, .hash = QT_CRYPTO_HASH_SHA256};
+    uint8_t data[16], sig[64];
+
+    a->ok = 1;
+    for (int i = 0; i < 50 && a->ok; i++) {
+        struct qt_crypto_sign *s = NULL;
+        size_t sl = sizeof(sig);
+
+        memset(data, i, sizeof(data));
+        if (qt_crypto_sign_new(&m, a->k, 0, &s) != QT_OK ||
+            qt_crypto_sign_update(s, data, sizeof(data)) != QT_OK ||
+            qt_crypto_sign_final(s, sig, &sl) != QT_OK) {
+            a->ok = 0;
+        }
+        qt_crypto_sign_free(s);
+        s = NULL;
+        if (a->ok && (qt_crypto_sign_new(&m, a->k, 1, &s) != QT_OK ||
+                      qt_crypto_sign_update(s, data, sizeof(data)) != QT_OK ||
+                      qt_crypto_verify_final(s, sig, sl) != QT_OK)) {
+            a->ok = 0;
+        }
+        qt_crypto_sign_free(s);
+    }
+    return NULL;
+}
+
+Test(crypto_sign, shared_key_across_threads)
+{
+    struct qt_crypto_key *k = NULL;
+    pthread_t t[4];
+    struct thread_arg a[4];
+
+    cr_assert_eq(qt_crypto_ec_generate(lc, QT_CRYPTO_CURVE_P256, &k), QT_OK);
+    for (int i = 0; i < 4; i++) {
+        a[i].k = k;
+        cr_assert_eq(pthread_create(&t[i], NULL, sign_loop, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+        cr_assert(a[i].ok, "thread %d", i);
+    }
+    qt_crypto_key_free(k);
 }
