@@ -128,7 +128,10 @@ qt_rc qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out) QT_M
  * the PIN is checked, reset on success.  QT_E_PIN_INCORRECT, QT_E_PIN_LOCKED
  * (failures >= max: nothing checked), QT_E_PIN_INVALID (length 0 or > 255),
  * QT_E_STATE (user PIN not initialised).  The wrong PIN that reaches the
- * limit returns QT_E_PIN_INCORRECT; the next attempt QT_E_PIN_LOCKED. */
+ * limit returns QT_E_PIN_INCORRECT; the next attempt QT_E_PIN_LOCKED.
+ * Already logged in as who: re-checks the PIN (CKU_CONTEXT_SPECIFIC), counted
+ * the same way, and stays logged in whatever the outcome; logged in as the
+ * other role: QT_E_STATE. */
 qt_rc qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin,
                   size_t pin_len) QT_MUST_CHECK;
 void qt_ks_logout(struct qt_ks_token *t);

@@ -324,7 +324,10 @@ qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size
     qt_rc rc;
 
     QT_ENSURE(t != NULL && pin != NULL, QT_E_ARG);
-    QT_ENSURE(t->who < 0, QT_E_STATE);
+    /* Logged in as who already: a re-check of the PIN (PKCS#11
+     * CKU_CONTEXT_SPECIFIC), counted like a login; a failure keeps the
+     * session logged in. */
+    QT_ENSURE(t->who < 0 || t->who == (int)who, QT_E_STATE);
     QT_TRY(qt_secret_init(&k, 2 * KS_KEY));
     rc = pin_verify(t, who, pin, pin_len, k.p, k.p + KS_KEY, &gen);
     if (rc == QT_OK) {

@@ -19,11 +19,20 @@ info(struct qt_ks_token *t)
 Test(ks_pin, login_logout_states)
 {
     struct qt_ks_token *t = fx_token("login");
+    struct qt_ks_token_info i;
 
     cr_assert_eq(qt_ks_logged_in(t), -1);
     cr_assert_eq(qt_ks_login(t, QT_KS_USER, FX_USER_PIN, FX_USER_LEN), QT_OK);
     cr_assert_eq(qt_ks_logged_in(t), QT_KS_USER);
     cr_assert_eq(qt_ks_login(t, QT_KS_SO, FX_SO_PIN, FX_SO_LEN), QT_E_STATE);
+    /* re-check while logged in (CKU_CONTEXT_SPECIFIC): counted, stays in */
+    cr_assert_eq(qt_ks_login(t, QT_KS_USER, (const uint8_t *)"bad", 3), QT_E_PIN_INCORRECT);
+    cr_assert_eq(qt_ks_logged_in(t), QT_KS_USER);
+    cr_assert_eq(qt_ks_token_info(t, &i), QT_OK);
+    cr_assert_eq(i.user_failures, 1);
+    cr_assert_eq(qt_ks_login(t, QT_KS_USER, FX_USER_PIN, FX_USER_LEN), QT_OK);
+    cr_assert_eq(qt_ks_token_info(t, &i), QT_OK);
+    cr_assert_eq(i.user_failures, 0);
     qt_ks_logout(t);
     cr_assert_eq(qt_ks_login(t, QT_KS_SO, FX_SO_PIN, FX_SO_LEN), QT_OK);
     cr_assert_eq(qt_ks_logged_in(t), QT_KS_SO);
