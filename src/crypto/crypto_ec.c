@@ -311,10 +311,15 @@ qt_crypto_key_ec_private(OSSL_LIB_CTX *lc, const uint8_t *params, size_t params_
     }
     rc = QT_E_CRYPTO;
     if (ci->edwards) {
-        /* The provider derives the public key from the private one. */
-        if (!OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PRIV_KEY, value, value_len)) {
-            goto out;
-        }
+        /* The provider derives the public key from the private one.  The
+         * parameter points at the caller's bytes: a builder would copy them
+         * into ordinary heap that OSSL_PARAM_free does not cleanse. */
+        OSSL_PARAM ed[2];
+
+        ed[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, (void *)value,
+                                                  value_len);
+        ed[1] = OSSL_PARAM_construct_end();
+        rc = fromdata(lc, ci, ed, EVP_PKEY_KEYPAIR, &pkey);
     } else {
         size_t pub_len = 1 + 2 * ci->field_len;
 
@@ -330,9 +335,13 @@ qt_crypto_key_ec_private(OSSL_LIB_CTX *lc, const uint8_t *params, size_t params_
             !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, pub_len)) {
             goto out;
         }
+        /* d is a secure BIGNUM, so the builder puts it in the block that
+         * OSSL_PARAM_free cleanses. */
+        if ((op = OSSL_PARAM_BLD_to_param(bld)) != NULL) {
+            rc = fromdata(lc, ci, op, EVP_PKEY_KEYPAIR, &pkey);
+        }
     }
-    if ((op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (rc = fromdata(lc, ci, op, EVP_PKEY_KEYPAIR, &pkey)) != QT_OK) {
+    if (rc != QT_OK) {
         goto out;
     }
     rc = qt_crypto_key_from_pkey(lc, pkey, 1, out);
