@@ -7,8 +7,8 @@
  * listing and creating tokens, and the attestation log table.  PINs live in
  * ks_pin.c, objects in ks_object.c, backup/restore/check in ks_backup.c.
  *
- * Every statement is prepared with bound parameters; the only SQL text not
- * a string constant is none.  Every change is one transaction; reads that
+ * All SQL text is a string constant; values are always bound parameters.
+ * Every change is one transaction; reads that
  * span several statements run in one read transaction, so they see one
  * snapshot of a database other processes are writing.
  */
