@@ -15,7 +15,6 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
 #include <string.h>
 
 #include "../common/check.h"
@@ -648,112 +647,42 @@ out:
 /* Single-part                                                               */
 /* ************************************************************************* */
 
-static qt_rc
-rsa_ctx(struct qt_crypto_cipher *c, EVP_PKEY_CTX **out)
+static struct qt_crypto_rsa_enc
+rsa_params(const struct qt_crypto_cipher *c)
 {
-    EVP_PKEY_CTX *pctx;
-    OSSL_PARAM p[5];
-    size_t i = 0;
-    int pad = c->type == QT_CRYPTO_MECH_RSA_OAEP   ? RSA_PKCS1_OAEP_PADDING
-              : c->type == QT_CRYPTO_MECH_RSA_X509 ? RSA_NO_PADDING
-                                                   : RSA_PKCS1_PADDING;
+    struct qt_crypto_rsa_enc p = {c->type, c->oaep_hash, c->mgf1_hash, c->label, c->label_len};
 
-    if ((pctx = EVP_PKEY_CTX_new_from_pkey(c->key->lc, c->key->pkey, NULL)) == NULL) {
-        return QT_E_NOMEM;
-    }
-    if ((c->enc ? EVP_PKEY_encrypt_init(pctx) : EVP_PKEY_decrypt_init(pctx)) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_padding(pctx, pad) <= 0) {
-        EVP_PKEY_CTX_free(pctx);
-        return QT_E_CRYPTO;
-    }
-    if (c->type == QT_CRYPTO_MECH_RSA_OAEP) {
-        p[i++] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST,
-                                                  (char *)qt_crypto_hash_name(c->oaep_hash), 0);
-        p[i++] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST,
-                                                  (char *)qt_crypto_hash_name(c->mgf1_hash), 0);
-        if (c->label_len > 0) {
-            p[i++] = OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL,
-                                                       c->label, c->label_len);
-        }
-        p[i] = OSSL_PARAM_construct_end();
-        if (EVP_PKEY_CTX_set_params(pctx, p) <= 0) {
-            EVP_PKEY_CTX_free(pctx);
-            return QT_E_CRYPTO;
-        }
-    }
-    *out = pctx;
-    return QT_OK;
+    return p;
 }
 
 static qt_rc
 rsa_encrypt(struct qt_crypto_cipher *c, const uint8_t *in, size_t in_len, uint8_t *out,
             size_t *out_len)
 {
+    struct qt_crypto_rsa_enc p = rsa_params(c);
     size_t k_len = qt_crypto_rsa_k(c->key);
-    size_t max;
-    EVP_PKEY_CTX *pctx = NULL;
-    uint8_t block[2048];
-    size_t len = k_len;
     qt_rc rc;
 
-    switch (c->type) {
-    case QT_CRYPTO_MECH_RSA_PKCS:
-        max = k_len - 11; /* RFC 8017 7.2.1 */
-        break;
-    case QT_CRYPTO_MECH_RSA_OAEP:
-        max = k_len - 2 - 2 * qt_crypto_hash_len(c->oaep_hash); /* RFC 8017 7.1.1 */
-        break;
-    default:
-        max = k_len;
-        break;
-    }
-    QT_ENSURE(in_len <= max && k_len <= sizeof(block), QT_E_RANGE);
-    if (c->type == QT_CRYPTO_MECH_RSA_X509) {
-        rc = qt_crypto_rsa_x509_block(c->key, in, in_len, block, k_len);
-        if (rc != QT_OK) {
-            goto out;
-        }
-        in = block;
-        in_len = k_len;
-    }
+    /* The input is judged before the length query is answered. */
+    QT_TRY(qt_crypto_rsa_enc_check(c->key, &p, in, in_len));
     if ((rc = size_check(out, out_len, k_len)) != QT_OK) {
-        goto out;
+        return rc;
     }
-    if ((rc = rsa_ctx(c, &pctx)) != QT_OK) {
-        goto out;
-    }
-    rc = QT_E_CRYPTO;
-    if (EVP_PKEY_encrypt(pctx, out, &len, in, in_len) > 0 && len == k_len) {
-        *out_len = len;
-        rc = QT_OK;
-    }
-out:
-    qt_wipe(block, sizeof(block));
-    EVP_PKEY_CTX_free(pctx);
-    return rc;
+    QT_TRY(qt_crypto_rsa_encrypt(c->key, &p, in, in_len, out));
+    *out_len = k_len;
+    return QT_OK;
 }
 
 static qt_rc
 rsa_decrypt_to_cache(struct qt_crypto_cipher *c, const uint8_t *in, size_t in_len)
 {
-    size_t k_len = qt_crypto_rsa_k(c->key);
-    EVP_PKEY_CTX *pctx = NULL;
-    size_t len = k_len;
-    qt_rc rc;
+    struct qt_crypto_rsa_enc p = rsa_params(c);
 
-    QT_ENSURE(in_len == k_len, QT_E_RANGE);
-    QT_TRY(cache_alloc(c, k_len));
-    if ((rc = rsa_ctx(c, &pctx)) != QT_OK) {
-        return rc;
-    }
-    rc = QT_E_FORMAT; /* bad padding, or a ciphertext not below n */
-    if (EVP_PKEY_decrypt(pctx, c->cache, &len, in, in_len) > 0 && len <= k_len) {
-        c->cache_len = len;
-        c->cached = 1;
-        rc = QT_OK;
-    }
-    EVP_PKEY_CTX_free(pctx);
-    return rc;
+    QT_ENSURE(in_len == qt_crypto_rsa_k(c->key), QT_E_RANGE);
+    QT_TRY(cache_alloc(c, in_len));
+    QT_TRY(qt_crypto_rsa_decrypt(c->key, &p, in, in_len, c->cache, &c->cache_len));
+    c->cached = 1;
+    return QT_OK;
 }
 
 /* CBC-PAD decrypt of a whole message: all blocks but the last into a new

@@ -66,6 +66,30 @@ size_t qt_crypto_rsa_k(const struct qt_crypto_key *k);
 qt_rc qt_crypto_rsa_x509_block(const struct qt_crypto_key *k, const uint8_t *in, size_t in_len,
                                uint8_t *block, size_t k_len) QT_MUST_CHECK;
 
+/* RSA encryption parameters, filled by crypto_cipher.c from the mechanism. */
+struct qt_crypto_rsa_enc {
+    enum qt_crypto_mech_type type; /* RSA_PKCS, RSA_OAEP or RSA_X509 */
+    enum qt_crypto_hash oaep_hash;
+    enum qt_crypto_hash mgf1_hash;
+    const uint8_t *label;          /* borrowed */
+    size_t label_len;
+};
+
+/* QT_E_RANGE if in cannot be encrypted with p under k (RFC 8017 7.1.1 /
+ * 7.2.1 length bounds; raw: at most k bytes and below n). */
+qt_rc qt_crypto_rsa_enc_check(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                              const uint8_t *in, size_t in_len) QT_MUST_CHECK;
+
+/* Encrypts into out, which holds the modulus length k. */
+qt_rc qt_crypto_rsa_encrypt(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                            const uint8_t *in, size_t in_len, uint8_t *out) QT_MUST_CHECK;
+
+/* Decrypts exactly k bytes into out (room for k); *out_len = plaintext
+ * length.  QT_E_RANGE for another input length, QT_E_FORMAT for bad padding. */
+qt_rc qt_crypto_rsa_decrypt(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                            const uint8_t *in, size_t in_len, uint8_t *out,
+                            size_t *out_len) QT_MUST_CHECK;
+
 /* Fetches the digest of h in lc (caller frees with EVP_MD_free); NULL if
  * unknown. */
 EVP_MD *qt_crypto_md_fetch(OSSL_LIB_CTX *lc, enum qt_crypto_hash h);

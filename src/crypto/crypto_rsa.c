@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * RSA keys: generation in the token's libctx, building an EVP_PKEY from the
- * big-endian components PKCS#11 stores (OSSL_PARAM + EVP_PKEY_fromdata), and
- * exporting those components back (EVP_PKEY_get_bn_param).
+ * big-endian components PKCS#11 stores (OSSL_PARAM + EVP_PKEY_fromdata),
+ * exporting those components back (EVP_PKEY_get_bn_param), and the RSA
+ * encryption primitives (PKCS#1 v1.5, OAEP, raw) behind crypto_cipher.c.
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -314,4 +315,140 @@ qt_crypto_rsa_attrs_clear(struct qt_crypto_rsa_attrs *a)
     qt_secret_clear(&a->dp);
     qt_secret_clear(&a->dq);
     qt_secret_clear(&a->qinv);
+}
+
+/* ************************************************************************* */
+/* Encryption (single-part; crypto_cipher.c owns the length convention)      */
+/* ************************************************************************* */
+
+static qt_rc
+rsa_enc_ctx(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p, int enc,
+            EVP_PKEY_CTX **out)
+{
+    EVP_PKEY_CTX *pctx;
+    OSSL_PARAM op[4];
+    size_t i = 0;
+    int pad = p->type == QT_CRYPTO_MECH_RSA_OAEP   ? RSA_PKCS1_OAEP_PADDING
+              : p->type == QT_CRYPTO_MECH_RSA_X509 ? RSA_NO_PADDING
+                                                   : RSA_PKCS1_PADDING;
+
+    if ((pctx = EVP_PKEY_CTX_new_from_pkey(k->lc, k->pkey, NULL)) == NULL) {
+        return QT_E_NOMEM;
+    }
+    if ((enc ? EVP_PKEY_encrypt_init(pctx) : EVP_PKEY_decrypt_init(pctx)) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(pctx, pad) <= 0) {
+        EVP_PKEY_CTX_free(pctx);
+        return QT_E_CRYPTO;
+    }
+    if (p->type == QT_CRYPTO_MECH_RSA_OAEP) {
+        /* The label is passed by reference; the provider keeps its own copy. */
+        op[i++] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST,
+                                                   (char *)qt_crypto_hash_name(p->oaep_hash), 0);
+        op[i++] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST,
+                                                   (char *)qt_crypto_hash_name(p->mgf1_hash), 0);
+        if (p->label_len > 0) {
+            op[i++] = OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL,
+                                                        (void *)p->label, p->label_len);
+        }
+        op[i] = OSSL_PARAM_construct_end();
+        if (EVP_PKEY_CTX_set_params(pctx, op) <= 0) {
+            EVP_PKEY_CTX_free(pctx);
+            return QT_E_CRYPTO;
+        }
+    }
+    *out = pctx;
+    return QT_OK;
+}
+
+qt_rc
+qt_crypto_rsa_enc_check(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                        const uint8_t *in, size_t in_len)
+{
+    size_t k_len = qt_crypto_rsa_k(k);
+    uint8_t block[RSA_IMPORT_MAX_BITS / 8];
+    size_t max;
+    qt_rc rc;
+
+    switch (p->type) {
+    case QT_CRYPTO_MECH_RSA_PKCS:
+        max = k_len - 11; /* RFC 8017 7.2.1 */
+        break;
+    case QT_CRYPTO_MECH_RSA_OAEP:
+        max = k_len - 2 - 2 * qt_crypto_hash_len(p->oaep_hash); /* RFC 8017 7.1.1 */
+        break;
+    default:
+        max = k_len;
+        break;
+    }
+    QT_ENSURE(in_len <= max && k_len <= sizeof(block), QT_E_RANGE);
+    if (p->type != QT_CRYPTO_MECH_RSA_X509) {
+        return QT_OK;
+    }
+    rc = qt_crypto_rsa_x509_block(k, in, in_len, block, k_len);
+    qt_wipe(block, k_len);
+    return rc;
+}
+
+qt_rc
+qt_crypto_rsa_encrypt(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                      const uint8_t *in, size_t in_len, uint8_t *out)
+{
+    size_t k_len = qt_crypto_rsa_k(k);
+    EVP_PKEY_CTX *pctx = NULL;
+    uint8_t block[RSA_IMPORT_MAX_BITS / 8];
+    size_t len = k_len;
+    qt_rc rc;
+
+    QT_TRY(qt_crypto_rsa_enc_check(k, p, in, in_len));
+
+    ERR_set_mark();
+    if (p->type == QT_CRYPTO_MECH_RSA_X509) {
+        /* RSA_NO_PADDING takes exactly k bytes: left-pad (PKCS#11 X.509) */
+        if ((rc = qt_crypto_rsa_x509_block(k, in, in_len, block, k_len)) != QT_OK) {
+            goto out;
+        }
+        in = block;
+        in_len = k_len;
+    }
+    if ((rc = rsa_enc_ctx(k, p, 1, &pctx)) != QT_OK) {
+        goto out;
+    }
+    rc = QT_E_CRYPTO;
+    if (EVP_PKEY_encrypt(pctx, out, &len, in, in_len) > 0 && len == k_len) {
+        rc = QT_OK;
+    }
+out:
+    qt_wipe(block, sizeof(block));
+    EVP_PKEY_CTX_free(pctx);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+qt_rc
+qt_crypto_rsa_decrypt(const struct qt_crypto_key *k, const struct qt_crypto_rsa_enc *p,
+                      const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+{
+    size_t k_len = qt_crypto_rsa_k(k);
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t len = k_len;
+    qt_rc rc;
+
+    QT_ENSURE(in_len == k_len, QT_E_RANGE);
+    QT_ENSURE(k->priv, QT_E_ARG);
+
+    ERR_set_mark();
+    if ((rc = rsa_enc_ctx(k, p, 0, &pctx)) != QT_OK) {
+        goto out;
+    }
+    /* Bad padding, or a ciphertext not below n.  OpenSSL 3.0 has no implicit
+     * rejection for PKCS#1 v1.5: the error itself is the (documented) signal. */
+    rc = QT_E_FORMAT;
+    if (EVP_PKEY_decrypt(pctx, out, &len, in, in_len) > 0 && len <= k_len) {
+        *out_len = len;
+        rc = QT_OK;
+    }
+out:
+    EVP_PKEY_CTX_free(pctx);
+    ERR_pop_to_mark();
+    return rc;
 }
