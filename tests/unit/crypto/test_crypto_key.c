@@ -168,6 +168,25 @@ Test(crypto_key, ecdh_rfc5903)
     cr_assert_null(z1.p);
     cr_assert_eq(qt_crypto_ecdh_derive(ki, gr, 40, &z1), QT_E_FORMAT);
     qt_secret_clear(&z2);
+    {
+        struct qt_crypto_key *ed = NULL, *p384 = NULL, *pub = NULL;
+        struct qt_crypto_ec_attrs a = {0};
+
+        cr_assert_eq(qt_crypto_ec_generate(lc, QT_CRYPTO_CURVE_ED25519, &ed), QT_OK);
+        cr_assert_eq(qt_crypto_ecdh_derive(ed, gi, sizeof(gi), &z1), QT_E_ARG);
+        /* a P-384 point offered to a P-256 key */
+        cr_assert_eq(qt_crypto_ec_generate(lc, QT_CRYPTO_CURVE_P384, &p384), QT_OK);
+        cr_assert_eq(qt_crypto_ec_export(p384, &a), QT_OK);
+        cr_assert_eq(qt_crypto_ecdh_derive(ki, a.point.p, a.point.len, &z1), QT_E_FORMAT);
+        /* a public key cannot derive */
+        cr_assert_eq(qt_crypto_key_ec_public(lc, p256_oid, sizeof(p256_oid), gi, sizeof(gi), &pub),
+                     QT_OK);
+        cr_assert_eq(qt_crypto_ecdh_derive(pub, gr, 65, &z1), QT_E_ARG);
+        qt_crypto_ec_attrs_clear(&a);
+        qt_crypto_key_free(ed);
+        qt_crypto_key_free(p384);
+        qt_crypto_key_free(pub);
+    }
     qt_crypto_key_free(ki);
     qt_crypto_key_free(kr);
 }
