@@ -100,7 +100,8 @@ struct qt_ent_params {
     unsigned repeat_history;     /* ... remembered samples (65536) */
     size_t window;               /* estimator window = release unit (samples) */
     uint64_t startup_samples;    /* samples tested before the first output (one window) */
-    double estimate_floor;       /* fail when a window's estimate < h_declared - margin */
+    double estimate_floor;       /* fail when a window's estimate < this: h_declared -
+                                  * min(margin, h_declared / 2) */
     enum qt_extractor_kind extractor;
     size_t block_samples;        /* raw samples per extractor block */
     size_t block_out_bits;       /* output bits per block */

@@ -28,7 +28,8 @@
  * only when 8 newer chunks land in its bucket within its lifetime, p ~ 1e-3)
  * and fail when K consecutive chunks each equal a remembered chunk.
  * Detection latency after the replay starts: at most 63 + 64 K samples
- * (K = 2 for H >= 1).  Replays with a period that is not a multiple of 64,
+ * (K = 2 for H >= 1).  Below H = 0.5 the chunk doubles until it carries
+ * >= 32 bits (H = 0.1: 512 samples, K = 3), up to 4096 samples.  Replays with a period that is not a multiple of 64,
  * or longer than 65536 samples, are not detected by this test.
  *
  * False alarms: under the declared model a chunk carries >= 64 H bits of
@@ -77,7 +78,7 @@ struct qt_ent_health {
     unsigned apt_count;
     unsigned apt_pos;  /* samples of the current window seen; 0 = none */
     /* block repeat */
-    uint16_t part[QT_ENT_REPEAT_CHUNK];
+    uint16_t part[QT_ENT_REPEAT_CHUNK_MAX];
     unsigned part_len;
     uint64_t chunks;   /* complete chunks since reset */
     unsigned streak;
@@ -143,10 +144,14 @@ qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2, struct qt_en
     out->apt_window = bits == 1 ? 1024u : 512u;
     out->apt_cutoff = qt_ent_health_apt_cutoff(h, out->apt_window, alpha_log2);
     out->repeat_chunk = QT_ENT_REPEAT_CHUNK;
+    while ((double)out->repeat_chunk * h < 32.0) {
+        out->repeat_chunk *= 2;
+    }
+    QT_ENSURE(out->repeat_chunk <= QT_ENT_REPEAT_CHUNK_MAX, QT_E_CONFIG);
     out->repeat_history = QT_ENT_REPEAT_HISTORY;
-    chunk_bits = (double)QT_ENT_REPEAT_CHUNK * h;
+    chunk_bits = (double)out->repeat_chunk * h;
     q_log2 = log2(exp2(12.0 - 63.0) +
-                  exp2(log2((double)(QT_ENT_REPEAT_HISTORY / QT_ENT_REPEAT_CHUNK)) - chunk_bits));
+                  exp2(log2((double)(QT_ENT_REPEAT_HISTORY / out->repeat_chunk)) - chunk_bits));
     QT_ENSURE(q_log2 < -1.0, QT_E_CONFIG);
     out->repeat_run = (unsigned)ceil(REPEAT_TARGET_LOG2 / -q_log2);
     if (out->repeat_run < 1) {
@@ -162,8 +167,10 @@ qt_ent_health_new(const struct qt_ent_health_cfg *cfg, struct qt_ent_health **ou
 
     QT_ENSURE(cfg != NULL && out != NULL, QT_E_ARG);
     QT_ENSURE(cfg->rct_cutoff >= 2 && cfg->apt_window >= 2 && cfg->apt_cutoff >= 2 &&
-                  cfg->repeat_chunk == QT_ENT_REPEAT_CHUNK && cfg->repeat_run >= 1 &&
-                  cfg->repeat_history / QT_ENT_REPEAT_CHUNK <= 2048,
+                  cfg->repeat_chunk >= QT_ENT_REPEAT_CHUNK &&
+                  cfg->repeat_chunk <= QT_ENT_REPEAT_CHUNK_MAX &&
+                  (cfg->repeat_chunk & (cfg->repeat_chunk - 1)) == 0 && cfg->repeat_run >= 1 &&
+                  cfg->repeat_history / cfg->repeat_chunk <= 2048,
               QT_E_ARG);
     h = calloc(1, sizeof(*h));
     QT_ENSURE(h != NULL, QT_E_NOMEM);
@@ -385,12 +392,23 @@ chunk_hash(const uint16_t *s)
                   rotl(l[5], 40) ^ rotl(l[6], 48) ^ rotl(l[7], 56));
 }
 
+/* Chunks longer than 64 samples: the 64-sample hashes folded in order. */
+static uint64_t
+chunk_hash_n(const uint16_t *s, unsigned n)
+{
+    uint64_t acc = chunk_hash(s);
+    for (unsigned i = QT_ENT_REPEAT_CHUNK; i < n; i += QT_ENT_REPEAT_CHUNK) {
+        acc = fmix64(rotl(acc, 1) ^ chunk_hash(s + i));
+    }
+    return acc;
+}
+
 /* Returns 1 when this chunk completes a run of K repeated chunks. */
 static int
 repeat_chunk(struct qt_ent_health *h, const uint16_t *chunk)
 {
-    const unsigned live = h->cfg.repeat_history / QT_ENT_REPEAT_CHUNK;
-    uint64_t hash = chunk_hash(chunk) | 1u;
+    const unsigned live = h->cfg.repeat_history / h->cfg.repeat_chunk;
+    uint64_t hash = chunk_hash_n(chunk, h->cfg.repeat_chunk) | 1u;
     uint16_t seq = (uint16_t)++h->chunks;
     size_t b = (size_t)(hash >> (64 - REPEAT_BUCKET_BITS));
     uint64_t *bh = h->rep_hash[b];
@@ -416,7 +434,7 @@ repeat_chunk(struct qt_ent_health *h, const uint16_t *chunk)
 static size_t
 repeat_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
 {
-    const unsigned k = QT_ENT_REPEAT_CHUNK;
+    const unsigned k = h->cfg.repeat_chunk;
     size_t i = 0;
 
     if (h->part_len > 0) {

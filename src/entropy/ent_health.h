@@ -16,21 +16,22 @@
 #include <stdint.h>
 #include "ent.h"
 
-#define QT_ENT_REPEAT_CHUNK 64u       /* samples per hashed chunk */
+#define QT_ENT_REPEAT_CHUNK 64u       /* samples per hashed chunk (at least) */
+#define QT_ENT_REPEAT_CHUNK_MAX 4096u /* ... at most (a power of two) */
 #define QT_ENT_REPEAT_HISTORY 65536u  /* samples of history the detector remembers */
 
 struct qt_ent_health_cfg {
     unsigned rct_cutoff;     /* C: a run of C identical samples fails */
     unsigned apt_window;     /* W: 512 (non-binary) or 1024 (binary) */
     unsigned apt_cutoff;     /* C: C occurrences of the window's first value fail */
-    unsigned repeat_chunk;   /* QT_ENT_REPEAT_CHUNK */
+    unsigned repeat_chunk;   /* 64, more (power of two) for H < 0.5: >= 32 bits per chunk */
     unsigned repeat_run;     /* K: K consecutive chunks seen before fail */
     unsigned repeat_history; /* QT_ENT_REPEAT_HISTORY */
 };
 
 /* Cutoffs for declared H (0 < H <= bits), sample width bits (1..16) and
  * alpha = 2^-alpha_log2 (1..64).  QT_E_CONFIG when H is too low for the
- * block-repeat detector (64 H <= 12 bits per chunk). */
+ * block-repeat detector (H < 32 / 4096 bits per sample). */
 qt_rc qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2,
                             struct qt_ent_health_cfg *out) QT_MUST_CHECK;
 

@@ -126,7 +126,9 @@ qt_ent_params_compute(const struct qt_conf *conf, unsigned bits, double h,
     out->window = conf->window < 1024 ? 1024 : (conf->window + 1023) / 1024 * 1024;
     QT_ENSURE(out->window >= g.n_samples, QT_E_CONFIG);
     out->startup_samples = out->window;
-    out->estimate_floor = h - conf->estimate_margin;
+    /* H - margin; for a low H the margin is capped at H / 2 so the floor
+     * stays meaningful (a 0.5-bit margin under H = 0.1 would never fire) */
+    out->estimate_floor = h - fmin(conf->estimate_margin, h / 2.0);
     out->extractor = conf->extractor;
     out->block_samples = g.n_samples;
     out->block_out_bits = g.out_bits;

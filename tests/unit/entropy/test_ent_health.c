@@ -91,7 +91,11 @@ Test(ent_health, default_sim_cutoffs)
     cr_assert_eq(cfg.repeat_run, 2);
     cr_assert_eq(qt_ent_health_cutoffs(0.9, 1, 30, &cfg), QT_OK);
     cr_assert_eq(cfg.apt_window, 1024);
-    cr_assert_eq(qt_ent_health_cutoffs(0.1, 1, 30, &cfg), QT_E_CONFIG);
+    cr_assert_eq(cfg.repeat_chunk, 64);
+    cr_assert_eq(qt_ent_health_cutoffs(0.1, 1, 30, &cfg), QT_OK);
+    cr_assert_eq(cfg.repeat_chunk, 512);
+    cr_assert_eq(cfg.rct_cutoff, 301);
+    cr_assert_eq(qt_ent_health_cutoffs(0.005, 1, 30, &cfg), QT_E_CONFIG);
 }
 
 /* n samples with no two neighbours equal and no value frequent. */
@@ -343,18 +347,28 @@ Test(ent_health, no_false_alarm_on_10M_iid_samples)
     qt_ent_health_free(h);
 }
 
+/* biased bits: P(1) = 0.93, min-entropy 0.105 bits */
 static void
-replay(size_t onset, size_t period, size_t piece)
+biased_bits(uint16_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s[i] = (uint16_t)((rnd() % 100) < 93);
+    }
+}
+
+static void
+replay_gen(double hd, unsigned bits, void (*gen)(uint16_t *, size_t), size_t onset,
+           size_t period, size_t piece)
 {
     struct qt_ent_health_cfg cfg;
-    struct qt_ent_health *h = make(6.27, 8, &cfg);
+    struct qt_ent_health *h = make(hd, bits, &cfg);
     size_t n = onset + 20000;
     uint16_t *s = malloc(n * sizeof(*s));
     struct qt_ent_failure f;
     qt_rc rc = QT_OK;
 
     cr_assert_not_null(s);
-    gaussianish(s, n);
+    gen(s, n);
     for (size_t i = onset; i < n; i++) {
         s[i] = s[i - period];
     }
@@ -364,15 +378,24 @@ replay(size_t onset, size_t period, size_t piece)
     cr_assert_eq(rc, QT_E_HEALTH);
     cr_assert_eq(f.test, QT_ENT_TEST_BLOCK_REPEAT, "%s", f.detail);
     cr_assert_geq(f.sample_index, onset);
-    note("replay of a %zu-sample buffer from %zu: block-repeat after %llu samples", period,
-                onset, (unsigned long long)(f.sample_index - onset));
+    note("H=%g: replay of a %zu-sample buffer from %zu: block-repeat after %llu samples "
+         "(chunk %u, K=%u)",
+         hd, period, onset, (unsigned long long)(f.sample_index - onset), cfg.repeat_chunk,
+         cfg.repeat_run);
     if (period == 4096) {
-        cr_assert_leq(f.sample_index - onset, 63 + 64 * cfg.repeat_run);
+        cr_assert_leq(f.sample_index - onset,
+                      cfg.repeat_chunk - 1 + cfg.repeat_chunk * cfg.repeat_run);
     } else {
         cr_assert_leq(f.sample_index - onset, 2000);
     }
     free(s);
     qt_ent_health_free(h);
+}
+
+static void
+replay(size_t onset, size_t period, size_t piece)
+{
+    replay_gen(6.27, 8, gaussianish, onset, period, piece);
 }
 
 Test(ent_health, block_repeat_detects_4096_replay)
@@ -381,4 +404,21 @@ Test(ent_health, block_repeat_detects_4096_replay)
     replay(100017, 4096, 1000);
     replay(300001, 4096, 4096);
     replay(70000, 64 * 1000, 3333);
+}
+
+Test(ent_health, low_entropy_binary_source_replay_and_no_false_alarm)
+{
+    struct qt_ent_health_cfg cfg;
+    struct qt_ent_health *h = make(0.1, 1, &cfg);
+    size_t n = 4000000;
+    uint16_t *s = malloc(n * sizeof(*s));
+    struct qt_ent_failure f;
+
+    cr_assert_not_null(s);
+    biased_bits(s, n);
+    cr_assert_eq(qt_ent_health_run(h, s, n, &f), QT_OK, "%s", f.detail);
+    free(s);
+    qt_ent_health_free(h);
+    replay_gen(0.1, 1, biased_bits, 100000, 4096, 5000);
+    replay_gen(0.1, 1, biased_bits, 123457, 4096, 65536);
 }
