@@ -22,6 +22,7 @@
 #include <ftw.h>
 #include <p11-kit/pkcs11.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,91 @@ rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
     return remove(p);
 }
 
+/* Runs cmd through sh with the store in the environment; returns the exit
+ * status and (if out != NULL) the first outlen-1 bytes of its stdout. */
+static int
+run(const char *cmd, char *out, size_t outlen)
+{
+    char full[2048];
+    FILE *p;
+    size_t n = 0;
+    int st;
+
+    snprintf(full, sizeof(full), "QTOKEN_CONF= QTOKEN_STORE='%s' QTOKEN_PIN=crash-user-pin %s",
+             store, cmd);
+    p = popen(full, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    if (out != NULL) {
+        n = fread(out, 1, outlen - 1, p);
+        out[n] = '\0';
+    } else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof(sink), p) > 0) {
+        }
+    }
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The CLI on the store the writers left: list, backup/restore, and a
+ * damaged row named by `qtoken token check` with exit 1. */
+static void
+cli_checks(const char *qtoken)
+{
+    char cmd[1500], out[8192];
+    uint64_t *ids = NULL, victim = 0;
+    size_t cnt = 0;
+    struct qt_ks_token *t = NULL;
+    sqlite3 *db = NULL;
+
+    snprintf(cmd, sizeof(cmd), "'%s' token list --json", qtoken);
+    check(run(cmd, out, sizeof(out)) == 0 && strstr(out, "\"label\":\"crash\"") != NULL,
+          "token list --json names the token");
+    snprintf(cmd, sizeof(cmd), "'%s' token backup --token crash --out '%s/crash.qtb'", qtoken,
+             root);
+    check(run(cmd, NULL, 0) == 0, "token backup");
+    snprintf(cmd, sizeof(cmd), "QTOKEN_STORE='%s/restored' '%s' token restore --in '%s/crash.qtb'",
+             root, qtoken, root);
+    check(run(cmd, NULL, 0) == 0, "token restore into an empty store");
+    snprintf(cmd, sizeof(cmd), "QTOKEN_STORE='%s/restored' '%s' token check --token crash", root,
+             qtoken);
+    check(run(cmd, out, sizeof(out)) == 0 && strstr(out, ": ok (") != NULL,
+          "restored token checks ok: %s", out);
+    snprintf(cmd, sizeof(cmd), "'%s' token rekey --token crash", qtoken);
+    check(run(cmd, NULL, 0) == 0, "token rekey");
+
+    /* damage one public row's attribute bytes: check names it, exit 1 */
+    if (qt_ks_token_open_label(&env, "crash", &t) == QT_OK) {
+        CK_BBOOL no = CK_FALSE;
+        struct qt_attr q = {CKA_PRIVATE, &no, 1};
+        if (qt_ks_obj_find(t, &q, 1, &ids, &cnt) == QT_OK && cnt > 0) {
+            victim = ids[0];
+        }
+        free(ids);
+        check(sqlite3_open(qt_ks_token_path(t), &db) == SQLITE_OK, "raw open");
+    }
+    qt_ks_token_close(t);
+    check(victim != 0, "a public object to damage");
+    if (victim == 0 || db == NULL) {
+        sqlite3_close(db);
+        return;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "UPDATE objects SET attrs = substr(attrs, 1, 20) || x'5a' || substr(attrs, 22)"
+             " WHERE id = %llu",
+             (unsigned long long)victim);
+    sqlite3_busy_timeout(db, 10000);
+    check(sqlite3_exec(db, cmd, NULL, NULL, NULL) == SQLITE_OK, "damage a row");
+    sqlite3_close(db);
+    char want[64];
+    snprintf(want, sizeof(want), "object %llu:", (unsigned long long)victim);
+    snprintf(cmd, sizeof(cmd), "'%s' token check --token crash", qtoken);
+    check(run(cmd, out, sizeof(out)) == 1 && strstr(out, want) != NULL,
+          "token check exits 1 naming %s: %s", want, out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -288,6 +374,9 @@ main(int argc, char **argv)
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (qtoken != NULL && failed == 0) {
+        cli_checks(qtoken);
+    }
     read_sidelog();
     unsigned commits = 0, destroys = 0;
     for (int i = 0; i < MAX_ID; i++) {
