@@ -152,7 +152,12 @@ Test(session, last_close_logs_out_and_drops_private_objects)
         CK_OK(F->C_GetAttributeValue(b, so, &t, 1));
     }
     CK_OK(F->C_Login(a, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6));
-    cr_assert_eq(p11t_count(b, priv, 2), 0, "the private session object was destroyed");
+    {
+        CK_ATTRIBUTE privsess[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_PRIVATE, &yes, 1},
+                                   {CKA_TOKEN, &no, 1}};
+
+        cr_assert_eq(p11t_count(b, privsess, 3), 0, "the private session object was destroyed");
+    }
     cr_assert_eq(p11t_count(b, privtok, 3), 1, "the private token object is back");
     /* closing every session logs the token out */
     CK_OK(F->C_CloseSession(a));
