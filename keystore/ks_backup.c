@@ -351,8 +351,8 @@ qt_ks_restore(const struct qt_ks_env *env, const char *in_path, enum qt_ks_user 
         rc = QT_E_RANGE;
         goto out;
     }
-    if ((rc = qt_ks_sqlite_store_lock(env->store_dir, &lockfd)) != QT_OK ||
-        (rc = qt_ks_sqlite_label_free(env->store_dir, NULL, serial, NULL)) != QT_OK) {
+    if ((rc = qt_ks_store_lock(env->store_dir, &lockfd)) != QT_OK ||
+        (rc = qt_ks_store_label_free(env->store_dir, NULL, serial, NULL)) != QT_OK) {
         goto out;
     }
     unlink_db(tmp); /* leftover of an interrupted restore */
@@ -377,7 +377,7 @@ qt_ks_restore(const struct qt_ks_env *env, const char *in_path, enum qt_ks_user 
     }
     ks_sec(b)->keys = *from;
     if ((rc = qt_ks_sqlite_tokrow_read(b, r, 1)) != QT_OK ||
-        (rc = qt_ks_sqlite_label_free(env->store_dir, r->label, NULL, NULL)) != QT_OK ||
+        (rc = qt_ks_store_label_free(env->store_dir, r->label, NULL, NULL)) != QT_OK ||
         (rc = qt_ks_wrap_device_key(b->install_dir, b->rng, b->rng_ctx, ks_sec(b)->devkey)) !=
             QT_OK) {
         goto out;
@@ -408,7 +408,7 @@ out:
     if (made) {
         unlink_db(tmp);
     }
-    qt_ks_sqlite_store_unlock(lockfd);
+    qt_ks_store_unlock(lockfd);
     qt_secret_free(r, sizeof(*r));
     qt_secret_clear(&k);
     return rc;

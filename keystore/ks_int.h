@@ -14,6 +14,7 @@
 
 #include "../src/common/buf.h"
 #include "../src/common/err.h"
+#include "../src/common/mem.h"
 #include "ks.h"
 
 #define KS_KEY 32u

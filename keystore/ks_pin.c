@@ -280,7 +280,8 @@ pin_verify(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size_
             goto fail3;
         }
     }
-    if ((rc = qt_ks_sqlite_tokrow_write(t, r2, 0)) != QT_OK || (rc = qt_ks_txn_commit(t)) != QT_OK) {
+    if ((rc = qt_ks_sqlite_tokrow_write(t, r2, 0)) != QT_OK ||
+        (rc = qt_ks_txn_commit(t)) != QT_OK) {
         goto fail3;
     }
     *gen = r2->mk_gen;
@@ -371,10 +372,11 @@ qt_ks_init_pin(struct qt_ks_token *t, const uint8_t *pin, size_t pin_len)
     QT_ENSURE(t->who == QT_KS_SO, QT_E_NOT_LOGGED_IN);
     r = qt_secret_alloc(sizeof(*r));
     QT_ENSURE(r != NULL, QT_E_NOMEM);
-    if ((rc = qt_ks_txn_begin(t)) != QT_OK) {
+    if ((rc = qt_ks_sqlite_read_begin(t)) != QT_OK) {
         goto out;
     }
-    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK || (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK) {
+    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK ||
+        (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK) {
         goto fail;
     }
     qt_ks_txn_rollback(t);
@@ -386,7 +388,8 @@ qt_ks_init_pin(struct qt_ks_token *t, const uint8_t *pin, size_t pin_len)
     if ((rc = qt_ks_txn_begin(t)) != QT_OK) {
         goto out;
     }
-    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK || (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK) {
+    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK ||
+        (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK) {
         goto fail;
     }
     r->pin[QT_KS_USER] = np;
@@ -483,7 +486,8 @@ qt_ks_rekey(struct qt_ks_token *t)
         (rc = qt_ks_txn_begin(t)) != QT_OK) {
         goto out;
     }
-    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK || (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK ||
+    if ((rc = qt_ks_sqlite_check_gen(t)) != QT_OK ||
+        (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK ||
         (rc = qt_ks_object_reseal_all(t, &ks_sec(t)->keys, to)) != QT_OK ||
         (rc = write_chain(t, ks_sec(t)->mk, mk, r->mk_gen + 1)) != QT_OK) {
         goto fail;
@@ -529,8 +533,8 @@ qt_ks_token_reinit(struct qt_ks_token *t, const uint8_t *so_pin, size_t so_pin_l
     }
     if ((rc = pin_verify(t, QT_KS_SO, so_pin, so_pin_len, k.p, k.p + KS_KEY, &gen)) != QT_OK ||
         (rc = t->rng(t->rng_ctx, k.p + 2 * KS_KEY, KS_KEY)) != QT_OK ||
-        (rc = qt_ks_sqlite_store_lock(t->store_dir, &lockfd)) != QT_OK ||
-        (rc = qt_ks_sqlite_label_free(t->store_dir, label, NULL, t->path)) != QT_OK ||
+        (rc = qt_ks_store_lock(t->store_dir, &lockfd)) != QT_OK ||
+        (rc = qt_ks_store_label_free(t->store_dir, label, NULL, t->path)) != QT_OK ||
         (rc = qt_ks_txn_begin(t)) != QT_OK) {
         goto out;
     }
@@ -553,7 +557,7 @@ qt_ks_token_reinit(struct qt_ks_token *t, const uint8_t *so_pin, size_t so_pin_l
 fail:
     qt_ks_txn_rollback(t);
 out:
-    qt_ks_sqlite_store_unlock(lockfd);
+    qt_ks_store_unlock(lockfd);
     qt_secret_free(r, sizeof(*r));
     qt_secret_clear(&k);
     return rc;

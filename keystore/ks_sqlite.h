@@ -42,9 +42,9 @@ qt_rc qt_ks_sqlite_tokrow_write(struct qt_ks_token *t, const struct ks_tokrow *r
 qt_rc qt_ks_sqlite_open_ex(const struct qt_ks_env *env, const char *path, int allow_portable,
                            struct qt_ks_token **out) QT_MUST_CHECK;
 /* Store-wide lock (flock on <store>/.lock) around label checks and renames. */
-qt_rc qt_ks_sqlite_store_lock(const char *store_dir, int *fd) QT_MUST_CHECK;
-void qt_ks_sqlite_store_unlock(int fd);
-qt_rc qt_ks_sqlite_label_free(const char *store_dir, const char *label, const char *serial,
+qt_rc qt_ks_store_lock(const char *store_dir, int *fd) QT_MUST_CHECK;
+void qt_ks_store_unlock(int fd);
+qt_rc qt_ks_store_label_free(const char *store_dir, const char *label, const char *serial,
                               const char *skip_path) QT_MUST_CHECK;
 qt_rc qt_ks_sqlite_check_kdf(const struct qt_ks_kdf_params *k) QT_MUST_CHECK;
 qt_rc qt_ks_sqlite_fsync_dir(const char *dir) QT_MUST_CHECK;

@@ -139,7 +139,8 @@ qt_ks_wrap_seal(struct qt_ks_token *t, const uint8_t key[KS_KEY], const uint8_t 
         goto out;
     }
     if ((rc = qt_buf_put(out, iv, sizeof(iv))) != QT_OK ||
-        (rc = qt_buf_put(out, ct, n)) != QT_OK || (rc = qt_buf_put(out, tag, sizeof(tag))) != QT_OK) {
+        (rc = qt_buf_put(out, ct, n)) != QT_OK ||
+        (rc = qt_buf_put(out, tag, sizeof(tag))) != QT_OK) {
         goto out;
     }
     rc = QT_OK;

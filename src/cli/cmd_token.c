@@ -279,7 +279,8 @@ cmd_list(struct tok_ctx *c, const struct tok_opts *o)
             json_object_object_add(e, "user_pin_locked",
                                    json_object_new_boolean(info.user_pin_locked));
             json_object_object_add(e, "so_pin_locked", json_object_new_boolean(info.so_pin_locked));
-            json_object_object_add(e, "user_failures", json_object_new_int((int)info.user_failures));
+            json_object_object_add(e, "user_failures",
+                                   json_object_new_int((int)info.user_failures));
             json_object_object_add(e, "so_failures", json_object_new_int((int)info.so_failures));
             json_object_object_add(e, "max_failures", json_object_new_int((int)info.max_failures));
             json_object_object_add(e, "master_key_generation",

@@ -234,8 +234,9 @@ flip_extractable(const char *path, uint64_t id)
         off += 13 + vlen;
     }
     cr_assert(done, "CKA_EXTRACTABLE not found in the row");
-    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE objects SET attrs = ?1 WHERE id = ?2", -1, &s, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(db, "UPDATE objects SET attrs = ?1 WHERE id = ?2", -1, &s, NULL),
+        SQLITE_OK);
     sqlite3_bind_blob(s, 1, buf, len, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)id);
     cr_assert_eq(sqlite3_step(s), SQLITE_DONE);

@@ -176,8 +176,9 @@ Test(ks_pin, set_pin_rewraps_without_touching_objects)
     fx_secret(&k, "k", val, 1);
     cr_assert_eq(qt_ks_obj_create(t, k.a, k.n, &id), QT_OK);
     read_rows(qt_ks_token_path(t), before, sizeof(before));
-    cr_assert_eq(qt_ks_set_pin(t, QT_KS_USER, (const uint8_t *)"wrong", 5, (const uint8_t *)"new", 3),
-                 QT_E_PIN_INCORRECT);
+    cr_assert_eq(
+        qt_ks_set_pin(t, QT_KS_USER, (const uint8_t *)"wrong", 5, (const uint8_t *)"new", 3),
+        QT_E_PIN_INCORRECT);
     cr_assert_eq(qt_ks_set_pin(t, QT_KS_USER, FX_USER_PIN, FX_USER_LEN, (const uint8_t *)"new", 3),
                  QT_OK);
     read_rows(qt_ks_token_path(t), after, sizeof(after));
@@ -189,7 +190,8 @@ Test(ks_pin, set_pin_rewraps_without_touching_objects)
     cr_assert_eq(memcmp(fx_get(a, n, CKA_VALUE)->val, val, 32), 0);
     qt_ks_attrs_free(a, n);
     /* SO PIN change too */
-    cr_assert_eq(qt_ks_set_pin(t, QT_KS_SO, FX_SO_PIN, FX_SO_LEN, (const uint8_t *)"so2", 3), QT_OK);
+    cr_assert_eq(qt_ks_set_pin(t, QT_KS_SO, FX_SO_PIN, FX_SO_LEN, (const uint8_t *)"so2", 3),
+                 QT_OK);
     qt_ks_logout(t);
     cr_assert_eq(qt_ks_login(t, QT_KS_SO, (const uint8_t *)"so2", 3), QT_OK);
     qt_ks_token_close(t);
