@@ -422,3 +422,45 @@ Test(ent_health, low_entropy_binary_source_replay_and_no_false_alarm)
     replay_gen(0.1, 1, biased_bits, 100000, 4096, 5000);
     replay_gen(0.1, 1, biased_bits, 123457, 4096, 65536);
 }
+
+/* Block-repeat boundary: K-1 consecutive repeated chunks pass, K fail at the
+ * last sample of the K-th. */
+static void
+repeat_boundary(unsigned chunks, int expect_fail)
+{
+    struct qt_ent_health_cfg cfg;
+    struct qt_ent_health *h = make(6.27, 8, &cfg);
+    static uint16_t s[40000];
+    const size_t at = 20480; /* chunk-aligned */
+    struct qt_ent_failure f;
+    qt_rc rc;
+
+    gaussianish(s, 40000);
+    for (size_t i = 0; i < (size_t)chunks * cfg.repeat_chunk; i++) {
+        s[at + i] = s[at + i - 4096];
+    }
+    rc = qt_ent_health_run(h, s, 40000, &f);
+    if (expect_fail) {
+        cr_assert_eq(rc, QT_E_HEALTH);
+        cr_assert_eq(f.test, QT_ENT_TEST_BLOCK_REPEAT);
+        cr_assert_eq(f.sample_index, at + (size_t)cfg.repeat_run * cfg.repeat_chunk - 1);
+    } else {
+        cr_assert_eq(rc, QT_OK, "%s", f.detail);
+    }
+    qt_ent_health_free(h);
+}
+
+Test(ent_health, block_repeat_run_minus_one_passes)
+{
+    struct qt_ent_health_cfg cfg;
+    cr_assert_eq(qt_ent_health_cutoffs(6.27, 8, 30, &cfg), QT_OK);
+    repeat_boundary(cfg.repeat_run - 1, 0);
+}
+
+Test(ent_health, block_repeat_run_fails_at_exact_sample)
+{
+    struct qt_ent_health_cfg cfg;
+    cr_assert_eq(qt_ent_health_cutoffs(6.27, 8, 30, &cfg), QT_OK);
+    repeat_boundary(cfg.repeat_run, 1);
+    repeat_boundary(cfg.repeat_run + 5, 1);
+}
