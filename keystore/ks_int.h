@@ -116,6 +116,9 @@ qt_rc qt_ks_sqlite_rc(struct qt_ks_token *t, int src);
 qt_rc qt_ks_sqlite_check_gen(struct qt_ks_token *t) QT_MUST_CHECK;
 qt_rc qt_ks_sqlite_read_begin(struct qt_ks_token *t) QT_MUST_CHECK;
 
+/* ks_object.c: the SELECT used by qt_ks_obj_find for a template holding
+ * CKA_CLASS (mask bit 0), CKA_ID (bit 1), CKA_LABEL (bit 2); for tests. */
+const char *qt_ks_object_find_sql(unsigned mask);
 /* ks_object.c: re-encodes every object row from one key set to another,
  * inside the caller's transaction; ver+1 for each row. */
 qt_rc qt_ks_object_reseal_all(struct qt_ks_token *t, const struct ks_keyset *from,

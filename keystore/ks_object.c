@@ -478,6 +478,12 @@ static const char *const find_sql[8] = {
     " AND (private = 0 OR ?4) ORDER BY id",
 };
 
+const char *
+qt_ks_object_find_sql(unsigned mask)
+{
+    return mask < QT_ARRAY_LEN(find_sql) ? find_sql[mask] : NULL;
+}
+
 static int
 template_matches(const struct qt_attr *tmpl, size_t tn, const struct qt_attr *a, size_t an)
 {

@@ -6,6 +6,8 @@
  */
 #include "ks_fixture.h"
 
+#include "../../../keystore/ks_int.h"
+
 TestSuite(ks_object, .init = fx_setup, .fini = fx_teardown);
 
 Test(ks_object, create_get_update_destroy_public)
@@ -363,23 +365,37 @@ Test(ks_object, label_lookup_is_one_indexed_query)
     size_t n = 0;
     cr_assert_eq(qt_ks_list(&fx_env, &paths, &n), QT_OK);
     db = fx_raw(paths[0]);
-    /* The statement text ks_object.c uses for a label-only template. */
-    cr_assert_eq(sqlite3_prepare_v2(db,
-                                    "EXPLAIN QUERY PLAN SELECT id, ver, private, cls, ckaid, label,"
-                                    " attrs, sealed, mac FROM objects WHERE label = ?3 AND"
-                                    " (private = 0 OR ?4) ORDER BY id",
-                                    -1, &s, NULL),
-                 SQLITE_OK);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        strncat(plan, (const char *)sqlite3_column_text(s, 3), sizeof(plan) - strlen(plan) - 2);
-        strcat(plan, ";");
+    /* The statements qt_ks_obj_find really runs, for each indexed attribute
+     * combination: every one with an indexed attribute is a single index
+     * search, without a scan or a sort. */
+    static const char *const want[8] = {
+        NULL,
+        "USING INDEX objects_class (cls=?)",
+        "USING INDEX objects_ckaid (ckaid=?)",
+        "USING INDEX objects_",
+        "USING INDEX objects_label (label=?)",
+        "USING INDEX objects_",
+        "USING INDEX objects_",
+        "USING INDEX objects_",
+    };
+    for (unsigned mask = 1; mask < 8; mask++) {
+        char sql[1024];
+
+        plan[0] = '\0';
+        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", qt_ks_object_find_sql(mask));
+        cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sql);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            strncat(plan, (const char *)sqlite3_column_text(s, 3),
+                    sizeof(plan) - strlen(plan) - 2);
+            strcat(plan, ";");
+        }
+        sqlite3_finalize(s);
+        cr_assert(strstr(plan, want[mask]) != NULL, "mask %u plan: %s", mask, plan);
+        cr_assert(strstr(plan, "SCAN") == NULL, "mask %u plan scans: %s", mask, plan);
+        cr_assert(strstr(plan, "TEMP B-TREE") == NULL, "mask %u plan sorts: %s", mask, plan);
     }
-    sqlite3_finalize(s);
     sqlite3_close(db);
     qt_ks_free_list(paths, n);
-    cr_assert(strstr(plan, "USING INDEX objects_label (label=?)") != NULL, "plan: %s", plan);
-    cr_assert(strstr(plan, "SCAN") == NULL, "plan scans: %s", plan);
-    cr_assert(strstr(plan, "TEMP B-TREE") == NULL, "plan sorts: %s", plan);
 }
 
 Test(ks_object, label_lookup_among_10000_objects)
