@@ -117,6 +117,18 @@ fail(struct qt_att_verify_result *res, size_t i, const struct qt_att_rec *r, qt_
     return rc;
 }
 
+/* Whether a record from index `from` on carries seq (its line's seq). */
+static int
+seq_later(const struct qt_att_log *log, size_t from, uint64_t seq)
+{
+    for (size_t j = from; j < log->n; j++) {
+        if (log->recs[j].seq == seq) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 qt_rc
 qt_att_log_verify(const struct qt_att_log *log, EVP_PKEY *pub, struct qt_att_verify_result *res)
 {
@@ -171,6 +183,10 @@ qt_att_log_verify(const struct qt_att_log *log, EVP_PKEY *pub, struct qt_att_ver
             if (seq < (uint64_t)i + 1) {
                 rc = fail(res, i, r, QT_E_TAMPER,
                           "out of order or repeated: expected seq %s here (reordered or forked)",
+                          num[0]);
+            } else if (seq_later(log, i + 1, (uint64_t)i + 1)) {
+                rc = fail(res, i, r, QT_E_TAMPER,
+                          "out of order: expected seq %s here, which comes later (reordered)",
                           num[0]);
             } else {
                 rc = fail(res, i, r, QT_E_TAMPER,

@@ -128,6 +128,7 @@ Test(att_verify, swapped_records_fail, .init = setup, .fini = teardown)
     log_.recs[3] = t;
     expect_named(verify(&log_), "record seq 4 ");
     cr_assert_eq(res.bad_index, 2);
+    cr_assert(strstr(res.reason, "out of order") != NULL, "%s", res.reason);
 }
 
 Test(att_verify, record_spliced_from_another_token_fails, .init = setup, .fini = teardown)
