@@ -43,6 +43,13 @@ struct qt_ks_env {
     qt_ks_rng_fn rng;          /* required */
     void *rng_ctx;
     unsigned pin_max_failures; /* 0 means the default, 10 */
+    /* Optional: told about each object that fails its MAC or seal when
+     * qt_ks_obj_get refuses it or qt_ks_obj_find skips it (path of the
+     * token file, object id).  Called inside the keystore's read
+     * transaction: it must not call back into the same handle; queue the
+     * event (e.g. an attestation record) and write it afterwards. */
+    void (*on_tamper)(void *ctx, const char *path, uint64_t id);
+    void *tamper_ctx;
 };
 
 #define QT_KS_DEFAULT_MAX_FAILURES 10u

@@ -57,6 +57,8 @@ struct qt_ks_token {
     qt_ks_rng_fn rng;
     void *rng_ctx;
     unsigned max_failures;
+    void (*on_tamper)(void *ctx, const char *path, uint64_t id);
+    void *tamper_ctx;
     char serial[KS_SERIAL_LEN + 1];
     uint32_t flags;
     int who;         /* -1 logged out, else enum qt_ks_user */

@@ -357,9 +357,13 @@ qt_ks_obj_get(struct qt_ks_token *t, uint64_t id, struct qt_attr **attrs, size_t
         goto out;
     }
     rc = row_open(t, &ks_sec(t)->keys, user_in(t), &r, attrs, n);
-    if (rc == QT_E_TAMPER) {
+    if (rc == QT_E_TAMPER || rc == QT_E_FORMAT) {
         qt_log(QT_LOG_ERROR, "keystore: object %llu failed verification: refused",
                (unsigned long long)id);
+        rc = QT_E_TAMPER;
+        if (t->on_tamper != NULL) {
+            t->on_tamper(t->tamper_ctx, t->path, id);
+        }
     }
 out:
     (void)sqlite3_finalize(st);
@@ -552,6 +556,9 @@ qt_ks_obj_find(struct qt_ks_token *t, const struct qt_attr *tmpl, size_t n, uint
         if (rc == QT_E_TAMPER || rc == QT_E_FORMAT) {
             qt_log(QT_LOG_ERROR, "keystore: object %llu failed verification: skipped",
                    (unsigned long long)r.id);
+            if (t->on_tamper != NULL) {
+                t->on_tamper(t->tamper_ctx, t->path, r.id);
+            }
             continue;
         }
         if (rc != QT_OK) {

@@ -478,6 +478,8 @@ handle_new(const struct qt_ks_env *env, const char *path, struct qt_ks_token **o
     t->who = -1;
     t->rng = env->rng;
     t->rng_ctx = env->rng_ctx;
+    t->on_tamper = env->on_tamper;
+    t->tamper_ctx = env->tamper_ctx;
     t->max_failures = env->pin_max_failures > 0 ? env->pin_max_failures
                                                 : QT_KS_DEFAULT_MAX_FAILURES;
     if (env->install_dir != NULL) {

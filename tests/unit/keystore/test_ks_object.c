@@ -261,6 +261,16 @@ on_report(void *ctx, uint64_t id, const char *what)
     r->id = id;
 }
 
+static void
+on_tamper_hook(void *ctx, const char *path, uint64_t id)
+{
+    struct reports *r = ctx;
+
+    cr_assert_not_null(path);
+    r->n++;
+    r->id = id;
+}
+
 Test(ks_object, flipped_policy_attribute_on_disk_is_refused)
 {
     struct qt_ks_token *t = fx_token("tamper");
@@ -294,6 +304,23 @@ Test(ks_object, flipped_policy_attribute_on_disk_is_refused)
     cr_assert_eq(r.n, 1);
     cr_assert_eq(r.id, id);
     qt_ks_token_close(t);
+
+    /* the env's tamper hook hears of each refusal (for an attested event) */
+    struct qt_ks_token *u = NULL;
+    char **paths = NULL;
+    size_t pn = 0;
+    struct reports hook = {0};
+    fx_env.on_tamper = on_tamper_hook;
+    fx_env.tamper_ctx = &hook;
+    cr_assert_eq(qt_ks_list(&fx_env, &paths, &pn), QT_OK);
+    cr_assert_eq(qt_ks_token_open(&fx_env, paths[0], &u), QT_OK);
+    qt_ks_free_list(paths, pn);
+    cr_assert_eq(qt_ks_obj_find(u, q.a, q.n, &ids, &n), QT_OK);
+    free(ids);
+    cr_assert_eq(qt_ks_obj_get(u, id, &a, &n), QT_E_TAMPER);
+    cr_assert_eq(hook.n, 2);
+    cr_assert_eq(hook.id, id);
+    qt_ks_token_close(u);
 }
 
 Test(ks_object, private_flag_or_index_column_edits_are_refused)
