@@ -52,8 +52,9 @@ row_from_stmt(sqlite3_stmt *st, struct row *r)
             r->col[i] = NULL;
             r->len[i] = 0;
         } else {
-            r->len[i] = (size_t)sqlite3_column_bytes(st, 3 + i);
+            /* blob before bytes: the order SQLite documents as safe */
             r->col[i] = sqlite3_column_blob(st, 3 + i);
+            r->len[i] = (size_t)sqlite3_column_bytes(st, 3 + i);
             if (r->col[i] == NULL) {
                 r->col[i] = (const uint8_t *)""; /* zero-length blob */
             }
