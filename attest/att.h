@@ -98,19 +98,19 @@ qt_rc qt_att_read_pubkey(const char *path, EVP_PKEY **out) QT_MUST_CHECK;
  */
 
 enum qt_att_event_type {
-    QT_ATT_EV_TOKEN_INIT = 0,       /* "token-init" */
-    QT_ATT_EV_KEY_GENERATE,         /* "key-generate": C_GenerateKey */
-    QT_ATT_EV_KEYPAIR_GENERATE,     /* "keypair-generate": C_GenerateKeyPair */
-    QT_ATT_EV_KEY_IMPORT,           /* "key-import": C_CreateObject/C_UnwrapKey of a key */
-    QT_ATT_EV_KEY_DESTROY,          /* "key-destroy" */
-    QT_ATT_EV_PIN_INIT,             /* "pin-init": C_InitPIN */
-    QT_ATT_EV_PIN_CHANGE,           /* "pin-change": C_SetPIN */
-    QT_ATT_EV_PIN_LOCKED,           /* "pin-locked": failure counter reached the limit */
-    QT_ATT_EV_REKEY,                /* "rekey": master-key rotation */
-    QT_ATT_EV_HEALTH_FAILURE,       /* "health-failure": entropy test or estimator failed */
-    QT_ATT_EV_HEALTH_RECOVERY,      /* "health-recovery": a fresh start-up test passed */
-    QT_ATT_EV_CEREMONY,             /* "ceremony": a ceremony step (note says which) */
-    QT_ATT_EV_LOGIN_FAILURE,        /* "login-failure": a wrong PIN was counted */
+    QT_ATT_EV_TOKEN_INIT = 0,   /* "token-init" */
+    QT_ATT_EV_KEY_GENERATE,     /* "key-generate": C_GenerateKey */
+    QT_ATT_EV_KEYPAIR_GENERATE, /* "keypair-generate": C_GenerateKeyPair */
+    QT_ATT_EV_KEY_IMPORT,       /* "key-import": C_CreateObject/C_UnwrapKey of a key */
+    QT_ATT_EV_KEY_DESTROY,      /* "key-destroy" */
+    QT_ATT_EV_PIN_INIT,         /* "pin-init": C_InitPIN */
+    QT_ATT_EV_PIN_CHANGE,       /* "pin-change": C_SetPIN */
+    QT_ATT_EV_PIN_LOCKED,       /* "pin-locked": failure counter reached the limit */
+    QT_ATT_EV_REKEY,            /* "rekey": master-key rotation */
+    QT_ATT_EV_HEALTH_FAILURE,   /* "health-failure": entropy test or estimator failed */
+    QT_ATT_EV_HEALTH_RECOVERY,  /* "health-recovery": a fresh start-up test passed */
+    QT_ATT_EV_CEREMONY,         /* "ceremony": a ceremony step (note says which) */
+    QT_ATT_EV_LOGIN_FAILURE,    /* "login-failure": a wrong PIN was counted */
     QT_ATT_EV__COUNT
 };
 
@@ -128,18 +128,18 @@ enum qt_att_bool {
 
 /* The key an event is about.  All pointers are borrowed for the call. */
 struct qt_att_key_desc {
-    const char *mechanism;    /* generation mechanism name, e.g. "CKM_EC_KEY_PAIR_GEN"; NULL */
-    const char *type;         /* "EC", "RSA", "EC_EDWARDS", "AES", "GENERIC_SECRET", ... */
-    unsigned bits;            /* RSA modulus / secret key bits; 0 = absent */
-    const char *curve;        /* "P-256", "P-384", "P-521", "Ed25519"; NULL = absent */
-    const uint8_t *id;        /* CKA_ID bytes (hex in the record) */
+    const char *mechanism; /* generation mechanism name, e.g. "CKM_EC_KEY_PAIR_GEN"; NULL */
+    const char *type;      /* "EC", "RSA", "EC_EDWARDS", "AES", "GENERIC_SECRET", ... */
+    unsigned bits;         /* RSA modulus / secret key bits; 0 = absent */
+    const char *curve;     /* "P-256", "P-384", "P-521", "Ed25519"; NULL = absent */
+    const uint8_t *id;     /* CKA_ID bytes (hex in the record) */
     size_t id_len;
-    const char *label;        /* CKA_LABEL; NULL = absent */
-    int is_pair;              /* 1: a key pair ("public": true, spki_sha256 given) */
-    uint8_t spki_sha256[32];  /* SHA-256 of the public key's SubjectPublicKeyInfo DER */
+    const char *label;       /* CKA_LABEL; NULL = absent */
+    int is_pair;             /* 1: a key pair ("public": true, spki_sha256 given) */
+    uint8_t spki_sha256[32]; /* SHA-256 of the public key's SubjectPublicKeyInfo DER */
     int has_spki;
-    uint8_t kcv[16];          /* key check value of a secret key */
-    size_t kcv_len;           /* 0 = absent */
+    uint8_t kcv[16]; /* key check value of a secret key */
+    size_t kcv_len;  /* 0 = absent */
     /* Policy attributes (CKA_SENSITIVE, ...) of the private/secret key. */
     enum qt_att_bool sensitive, extractable, never_extractable, always_sensitive, local, private_,
         modifiable, copyable, destroyable, sign, decrypt, unwrap, derive;
@@ -148,30 +148,30 @@ struct qt_att_key_desc {
 /* The entropy evidence at the moment of the event (from qt_ent_stats and the
  * DRBG).  Strings borrowed for the call. */
 struct qt_att_entropy {
-    const char *device_type;  /* "sim", "chardev", "file" */
+    const char *device_type; /* "sim", "chardev", "file" */
     const char *device_serial;
-    int simulated;            /* 1 for the sim device: never quantum */
-    double h_declared;        /* bits per raw sample */
-    double h_estimate;        /* current online estimate, bits per sample */
+    int simulated;     /* 1 for the sim device: never quantum */
+    double h_declared; /* bits per raw sample */
+    double h_estimate; /* current online estimate, bits per sample */
     uint64_t raw_samples;
     uint64_t startup_runs;
     uint64_t failures_rct, failures_apt, failures_block_repeat, failures_estimate, failures_read;
-    int state;                /* 0 ok, 1 error */
-    uint64_t bits_drawn;      /* DRBG output bits drawn for this event (key generation) */
-    uint64_t reseeds;         /* DRBG reseed counter */
+    int state;                 /* 0 ok, 1 error */
+    uint64_t bits_drawn;       /* DRBG output bits drawn for this event (key generation) */
+    uint64_t reseeds;          /* DRBG reseed counter */
     int prediction_resistance; /* 1 if a QRNG reseed preceded this key's generation */
 };
 
 struct qt_att_event {
     enum qt_att_event_type type;
-    int64_t time;                       /* Unix seconds, UTC; 0 = now */
-    const char *token_serial;           /* required */
-    const char *token_label;            /* required */
-    const struct qt_att_key_desc *key;  /* key events; NULL otherwise */
+    int64_t time;                         /* Unix seconds, UTC; 0 = now */
+    const char *token_serial;             /* required */
+    const char *token_label;              /* required */
+    const struct qt_att_key_desc *key;    /* key events; NULL otherwise */
     const struct qt_att_entropy *entropy; /* NULL if not available (omitted) */
-    const char *user;                   /* PIN events: "user" or "so"; NULL otherwise */
-    const char *test;                   /* health events: "rct", "apt", ...; NULL otherwise */
-    const char *note;                   /* free text (detail, ceremony step); NULL */
+    const char *user;                     /* PIN events: "user" or "so"; NULL otherwise */
+    const char *test;                     /* health events: "rct", "apt", ...; NULL otherwise */
+    const char *note;                     /* free text (detail, ceremony step); NULL */
 };
 
 /* Builds and signs one record: the JSON payload of FORMAT.md for ev with
@@ -191,8 +191,7 @@ qt_rc qt_att_record_hash(const char *jws, char hex[QT_ATT_HASH_HEX]) QT_MUST_CHE
  * malformed JWS, QT_E_SIGNATURE for a bad signature. */
 qt_rc qt_att_jws_sign(const struct qt_att_key *k, const char *payload, size_t len,
                       char **out) QT_MUST_CHECK;
-qt_rc qt_att_jws_verify(EVP_PKEY *pub, const char *jws, char **payload,
-                        size_t *len) QT_MUST_CHECK;
+qt_rc qt_att_jws_verify(EVP_PKEY *pub, const char *jws, char **payload, size_t *len) QT_MUST_CHECK;
 /* Decodes the payload without verifying (for display). */
 qt_rc qt_att_jws_payload(const char *jws, char **payload, size_t *len) QT_MUST_CHECK;
 
@@ -208,8 +207,8 @@ qt_rc qt_att_b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outle
  */
 
 struct qt_att_rec {
-    uint64_t seq;            /* the line's "seq" */
-    size_t line;             /* 1-based line number in the file */
+    uint64_t seq; /* the line's "seq" */
+    size_t line;  /* 1-based line number in the file */
     char *jws;
 };
 
@@ -233,11 +232,11 @@ qt_rc qt_att_log_format(const struct qt_att_log *log, char **out, size_t *len) Q
 
 /* Verification result. */
 struct qt_att_verify_result {
-    size_t records;          /* records checked */
-    size_t bad_index;        /* index of the failing record (when rc != QT_OK) */
-    uint64_t bad_seq;        /* its seq as written (line's seq) */
-    char reason[256];        /* "record seq 3 (line 3): signature does not verify ..." */
-    char token_serial[64];   /* from the first record */
+    size_t records;        /* records checked */
+    size_t bad_index;      /* index of the failing record (when rc != QT_OK) */
+    uint64_t bad_seq;      /* its seq as written (line's seq) */
+    char reason[256];      /* "record seq 3 (line 3): signature does not verify ..." */
+    char token_serial[64]; /* from the first record */
     char token_label[64];
     char last_hash[QT_ATT_HASH_HEX]; /* hash of the last record (the chain head) */
 };

@@ -211,8 +211,8 @@ qt_att_jws_sign(const struct qt_att_key *k, const char *payload, size_t len, cha
     if (hdr == NULL ||
         json_object_object_add(hdr, "alg", json_object_new_string(qt_att_key_alg(k))) != 0 ||
         json_object_object_add(hdr, "typ", json_object_new_string(JWS_TYP)) != 0 ||
-        json_object_object_add(hdr, "kid",
-                               json_object_new_string(qt_att_key_fingerprint(k))) != 0) {
+        json_object_object_add(hdr, "kid", json_object_new_string(qt_att_key_fingerprint(k))) !=
+            0) {
         rc = QT_E_NOMEM;
         goto out;
     }
@@ -354,8 +354,8 @@ qt_att_jws_verify(EVP_PKEY *pub, const char *jws, char **payload, size_t *len)
     }
     rc = QT_E_CRYPTO;
     mctx = EVP_MD_CTX_new();
-    if (mctx == NULL || EVP_DigestVerifyInit_ex(mctx, NULL, ed ? NULL : "SHA256", NULL, NULL, pub,
-                                                NULL) != 1) {
+    if (mctx == NULL ||
+        EVP_DigestVerifyInit_ex(mctx, NULL, ed ? NULL : "SHA256", NULL, NULL, pub, NULL) != 1) {
         goto out;
     }
     if (EVP_DigestVerify(mctx, ed ? sig : der, ed ? slen : derlen, (const unsigned char *)jws,

@@ -32,7 +32,7 @@
 
 struct qt_att_key {
     EVP_PKEY *pkey;
-    OSSL_LIB_CTX *libctx;        /* borrowed */
+    OSSL_LIB_CTX *libctx; /* borrowed */
     enum qt_att_key_type type;
     char dir[QT_CONF_STR];
     char fingerprint[QT_ATT_HASH_HEX];

@@ -129,10 +129,9 @@ parse_line(const char *line, size_t len, size_t lineno, struct qt_att_log *log, 
         (void)snprintf(err, errlen, "line %zu: not a JSON object", lineno);
         goto out;
     }
-    if (!json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, "seq", &seq) || !json_object_is_type(seq, json_type_int) ||
-        json_object_get_int64(seq) < 0 || !json_object_object_get_ex(o, "jws", &jws) ||
-        !json_object_is_type(jws, json_type_string)) {
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "seq", &seq) ||
+        !json_object_is_type(seq, json_type_int) || json_object_get_int64(seq) < 0 ||
+        !json_object_object_get_ex(o, "jws", &jws) || !json_object_is_type(jws, json_type_string)) {
         (void)snprintf(err, errlen, "line %zu: expected {\"seq\":N,\"jws\":\"...\"}", lineno);
         goto out;
     }
@@ -220,8 +219,8 @@ qt_att_log_format(const struct qt_att_log *log, char **out, size_t *len)
         json_object *o = json_object_new_object();
         const char *s;
 
-        if (o == NULL || json_object_object_add(o, "seq", json_object_new_uint64(
-                                                              log->recs[i].seq)) != 0 ||
+        if (o == NULL ||
+            json_object_object_add(o, "seq", json_object_new_uint64(log->recs[i].seq)) != 0 ||
             json_object_object_add(o, "jws", json_object_new_string(log->recs[i].jws)) != 0) {
             json_object_put(o);
             rc = QT_E_NOMEM;

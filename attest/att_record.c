@@ -261,7 +261,7 @@ payload_build(const char *prev_hex, uint64_t seq, const struct qt_att_event *ev,
     e |= add_str(o, "note", ev->note);
     if (e == 0) {
         *out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
         rc = *out != NULL ? QT_OK : QT_E_NOMEM;
     }
     json_object_put(o);

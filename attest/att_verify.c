@@ -235,8 +235,7 @@ qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *
         if (p != NULL && (ev = get_str(p, "event")) != NULL &&
             (strcmp(ev, "keypair-generate") == 0 || strcmp(ev, "key-import") == 0) &&
             json_object_object_get_ex(p, "key", &key) &&
-            (fp = get_str(key, "spki_sha256")) != NULL &&
-            strcmp(fp, spki_hex) == 0) {
+            (fp = get_str(key, "spki_sha256")) != NULL && strcmp(fp, spki_hex) == 0) {
             hit = 1;
         }
         json_object_put(p);
@@ -254,8 +253,7 @@ qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *
     return QT_E_NOTFOUND;
 }
 
-static void
-print_value(FILE *f, json_object *v, int depth);
+static void print_value(FILE *f, json_object *v, int depth);
 
 static void
 print_object(FILE *f, json_object *o, int depth)

@@ -34,10 +34,10 @@ struct qt_ceremony_key_type {
     CK_MECHANISM_TYPE gen;
     const char *gen_name;
     CK_MECHANISM_TYPE sign;
-    int curve_nid;          /* EC / Edwards */
-    CK_ULONG bits;          /* RSA */
-    const char *md;         /* digest for the certificate signature; NULL: EdDSA */
-    int sig_nid;            /* certificate signatureAlgorithm */
+    int curve_nid;  /* EC / Edwards */
+    CK_ULONG bits;  /* RSA */
+    const char *md; /* digest for the certificate signature; NULL: EdDSA */
+    int sig_nid;    /* certificate signatureAlgorithm */
 };
 
 struct qt_ceremony {
@@ -67,9 +67,10 @@ struct qt_ceremony {
     X509 *root;
     char spki[QT_ATT_HASH_HEX];
     char cert_fp[QT_ATT_HASH_HEX];
-    X509 *acert, *ca;               /* the key's attestation certificate, its issuer */
-    uint64_t rec_seq;               /* the key's generation record */
+    X509 *acert, *ca; /* the key's attestation certificate, its issuer */
+    uint64_t rec_seq; /* the key's generation record */
     char rec_hash[QT_ATT_HASH_HEX];
+    char failed[256]; /* the first failed step, for the abort record */
     /* transcript */
     FILE *tr;
     char *tr_text;
@@ -88,13 +89,13 @@ const struct qt_ceremony_key_type *qt_ceremony_p11_key_type(const char *name); /
 int qt_ceremony_p11_file_exists(const char *path);
 /* "/CN=a/O=b" or "CN=a,O=b" -> *out (caller frees).  QT_E_CONFIG when malformed. */
 qt_rc qt_ceremony_p11_parse_dn(const char *s, X509_NAME **out) QT_MUST_CHECK;
-int qt_ceremony_p11_load(struct qt_ceremony *c);         /* dlopen + C_Initialize */
-void qt_ceremony_p11_unload(struct qt_ceremony *c);      /* logout, close, C_Finalize */
-int qt_ceremony_p11_find_token(struct qt_ceremony *c);   /* slot of --token (4 if none) */
-int qt_ceremony_p11_login(struct qt_ceremony *c);        /* RW session, C_Login (PIN) */
-int qt_ceremony_p11_generate(struct qt_ceremony *c);     /* label check, CKA_ID, key pair */
-int qt_ceremony_p11_read_public(struct qt_ceremony *c);  /* public key, private policy */
-int qt_ceremony_p11_certificate(struct qt_ceremony *c);  /* TBS + C_Sign -> c->root */
+int qt_ceremony_p11_load(struct qt_ceremony *c);              /* dlopen + C_Initialize */
+void qt_ceremony_p11_unload(struct qt_ceremony *c);           /* logout, close, C_Finalize */
+int qt_ceremony_p11_find_token(struct qt_ceremony *c);        /* slot of --token (4 if none) */
+int qt_ceremony_p11_login(struct qt_ceremony *c);             /* RW session, C_Login (PIN) */
+int qt_ceremony_p11_generate(struct qt_ceremony *c);          /* label check, CKA_ID, key pair */
+int qt_ceremony_p11_read_public(struct qt_ceremony *c);       /* public key, private policy */
+int qt_ceremony_p11_certificate(struct qt_ceremony *c);       /* TBS + C_Sign -> c->root */
 int qt_ceremony_p11_store_certificate(struct qt_ceremony *c); /* CKO_CERTIFICATE */
 void qt_ceremony_p11_destroy_partial(struct qt_ceremony *c);  /* what a failure left */
 

@@ -190,7 +190,8 @@ qt_ceremony_p11_load(struct qt_ceremony *c)
     CK_RV rv;
 
     if (module_path(c->module, path, sizeof(path)) != 0) {
-        qt_ceremony_step(c, 0, "load the PKCS#11 module", "not found: use --module PATH or QTOKEN_MODULE");
+        qt_ceremony_step(c, 0, "load the PKCS#11 module",
+                         "not found: use --module PATH or QTOKEN_MODULE");
         return QT_EXIT_USAGE;
     }
     c->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -285,8 +286,8 @@ qt_ceremony_p11_find_token(struct qt_ceremony *c)
         }
         return QT_EXIT_NOTFOUND;
     }
-    qt_ceremony_step(c, 1, "find the token", "'%s' serial %s in slot %lu", c->token, c->token_serial,
-              (unsigned long)c->slot);
+    qt_ceremony_step(c, 1, "find the token", "'%s' serial %s in slot %lu", c->token,
+                     c->token_serial, (unsigned long)c->slot);
     qt_ceremony_note(c, "         token: label '%s', serial %s", c->token, c->token_serial);
     return QT_EXIT_OK;
 }
@@ -316,7 +317,7 @@ qt_ceremony_p11_login(struct qt_ceremony *c)
     rc = qt_cli_pin_read(c->pin_file, "QTOKEN_PIN", prompt, pin, QT_CLI_PIN_MAX, &pin_len);
     if (rc != QT_OK) {
         qt_ceremony_step(c, 0, "log in", "no PIN: %s (use --pin-file FILE or QTOKEN_PIN)",
-                  qt_rc_str(rc));
+                         qt_rc_str(rc));
         ex = QT_EXIT_USAGE;
         goto out;
     }
@@ -372,9 +373,11 @@ qt_ceremony_p11_generate(struct qt_ceremony *c)
 
     used = label_in_use(c, &lrv);
     if (used != 0) {
-        qt_ceremony_step(c, 0, "check the key label", used > 0 ? "an object labelled '%s' already "
-                                                          "exists on the token" : "'%s': %s",
-                  c->label, used > 0 ? "" : rv_str(lrv));
+        qt_ceremony_step(c, 0, "check the key label",
+                         used > 0 ? "an object labelled '%s' already "
+                                    "exists on the token"
+                                  : "'%s': %s",
+                         c->label, used > 0 ? "" : rv_str(lrv));
         return used > 0 ? QT_EXIT_FAIL : exit_for_rv(lrv);
     }
     qt_ceremony_step(c, 1, "check the key label", "'%s' is free", c->label);
@@ -427,12 +430,12 @@ qt_ceremony_p11_generate(struct qt_ceremony *c)
     if (rv != CKR_OK) {
         c->pub = c->priv = CK_INVALID_HANDLE;
         qt_ceremony_step(c, 0, "generate the root key pair in the token", "%s %s", kt->name,
-                  rv_str(rv));
+                         rv_str(rv));
         return exit_for_rv(rv);
     }
     qt_ceremony_step(c, 1, "generate the root key pair in the token",
-              "%s via %s, CKA_ID %s, sensitive, never extractable", kt->name, kt->gen_name,
-              c->id_hex);
+                     "%s via %s, CKA_ID %s, sensitive, never extractable", kt->name, kt->gen_name,
+                     c->id_hex);
     return QT_EXIT_OK;
 }
 
@@ -480,13 +483,15 @@ qt_ceremony_p11_read_public(struct qt_ceremony *c)
     /* The private key's policy as the token reports it. */
     rv = c->f->C_GetAttributeValue(c->s, c->priv, pol, QT_ARRAY_LEN(pol));
     if (rv != CKR_OK || sens != CK_TRUE || ext != CK_FALSE || nev != CK_TRUE) {
-        qt_ceremony_step(c, 0, "check the private key's policy", "sensitive=%d extractable=%d "
-                  "never_extractable=%d (%s)", sens, ext, nev, rv_str(rv));
+        qt_ceremony_step(c, 0, "check the private key's policy",
+                         "sensitive=%d extractable=%d "
+                         "never_extractable=%d (%s)",
+                         sens, ext, nev, rv_str(rv));
         goto out;
     }
     qt_ceremony_step(c, 1, "read the public key", "SPKI SHA-256 %s", c->spki);
     qt_ceremony_note(c, "         private key policy: CKA_SENSITIVE true, CKA_EXTRACTABLE false, "
-               "CKA_NEVER_EXTRACTABLE true");
+                        "CKA_NEVER_EXTRACTABLE true");
     ex = QT_EXIT_OK;
 out:
     for (size_t i = 0; i < n; i++) {
@@ -581,8 +586,8 @@ ecdsa_raw_to_der(const uint8_t *raw, size_t len, unsigned char **der, int *derle
 
 /* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } */
 static qt_rc
-assemble_cert(const unsigned char *tbs, int tbslen, const X509_ALGOR *alg,
-              const unsigned char *sig, int siglen, X509 **out)
+assemble_cert(const unsigned char *tbs, int tbslen, const X509_ALGOR *alg, const unsigned char *sig,
+              int siglen, X509 **out)
 {
     ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
     unsigned char *algder = NULL, *bsder = NULL, *cert = NULL, *p;
@@ -679,7 +684,8 @@ qt_ceremony_p11_certificate(struct qt_ceremony *c)
     if (tbslen <= 0) {
         goto out;
     }
-    qt_ceremony_step(c, 1, "build the TBSCertificate", "%d bytes, %s", tbslen, OBJ_nid2sn(kt->sig_nid));
+    qt_ceremony_step(c, 1, "build the TBSCertificate", "%d bytes, %s", tbslen,
+                     OBJ_nid2sn(kt->sig_nid));
 
     /* Sign inside the token: ECDSA over our digest, RSA and EdDSA over the TBS. */
     if (kt->ckk == CKK_EC) {
@@ -694,7 +700,7 @@ qt_ceremony_p11_certificate(struct qt_ceremony *c)
     }
     if (rv == CKR_OK) {
         sig = malloc(siglen);
-        rv = sig == NULL ? CKR_HOST_MEMORY
+        rv = sig == NULL         ? CKR_HOST_MEMORY
              : kt->ckk == CKK_EC ? c->f->C_Sign(c->s, md, mdlen, sig, &siglen)
                                  : c->f->C_Sign(c->s, tbs, (CK_ULONG)tbslen, sig, &siglen);
     }
@@ -708,15 +714,15 @@ qt_ceremony_p11_certificate(struct qt_ceremony *c)
             goto out;
         }
     }
-    if (assemble_cert(tbs, tbslen, alg, der != NULL ? der : sig,
-                      der != NULL ? derlen : (int)siglen, &c->root) != QT_OK) {
+    if (assemble_cert(tbs, tbslen, alg, der != NULL ? der : sig, der != NULL ? derlen : (int)siglen,
+                      &c->root) != QT_OK) {
         qt_ceremony_step(c, 0, "assemble the certificate", NULL);
         goto out;
     }
     /* The token's signature must verify with the attested public key. */
     if (X509_verify(c->root, c->pubkey) != 1) {
         qt_ceremony_step(c, 0, "sign the certificate inside the token (C_Sign)",
-                  "the signature does not verify");
+                         "the signature does not verify");
         goto out;
     }
     {
@@ -728,8 +734,8 @@ qt_ceremony_p11_certificate(struct qt_ceremony *c)
         qt_hex(c->cert_fp, fp, 32);
     }
     qt_ceremony_step(c, 1, "sign the certificate inside the token (C_Sign)",
-              "%lu-byte signature verifies; certificate SHA-256 %s", (unsigned long)siglen,
-              c->cert_fp);
+                     "%lu-byte signature verifies; certificate SHA-256 %s", (unsigned long)siglen,
+                     c->cert_fp);
     ex = QT_EXIT_OK;
 out:
     BN_free(bn);
@@ -779,8 +785,8 @@ qt_ceremony_p11_store_certificate(struct qt_ceremony *c)
         qt_ceremony_step(c, 0, "store the certificate on the token", "%s", rv_str(rv));
         return exit_for_rv(rv);
     }
-    qt_ceremony_step(c, 1, "store the certificate on the token", "CKO_CERTIFICATE, CKA_ID %s, label '%s'",
-              c->id_hex, c->label);
+    qt_ceremony_step(c, 1, "store the certificate on the token",
+                     "CKO_CERTIFICATE, CKA_ID %s, label '%s'", c->id_hex, c->label);
     return QT_EXIT_OK;
 }
 
@@ -798,11 +804,10 @@ qt_ceremony_p11_destroy_partial(struct qt_ceremony *c)
         if (*hs[i] != CK_INVALID_HANDLE) {
             CK_RV rv = c->f->C_DestroyObject(c->s, *hs[i]);
             qt_ceremony_step(c, rv == CKR_OK, "destroy the half-made object", "%s: %s", what[i],
-                      rv_str(rv));
+                             rv_str(rv));
             if (rv == CKR_OK) {
                 *hs[i] = CK_INVALID_HANDLE;
             }
         }
     }
 }
-

@@ -216,8 +216,7 @@ qt_attest_append(const struct qt_conf *c, const char *label, const struct qt_att
     ev->token_label = info.label;
     if ((rc = qt_ks_log_tail(t, &seq, &prev)) != QT_OK ||
         (rc = qt_att_record_build(k, prev, seq + 1, ev, &jws)) != QT_OK ||
-        (rc = qt_ks_log_append(t, seq + 1, jws)) != QT_OK ||
-        (rc = qt_ks_txn_commit(t)) != QT_OK) {
+        (rc = qt_ks_log_append(t, seq + 1, jws)) != QT_OK || (rc = qt_ks_txn_commit(t)) != QT_OK) {
         goto out;
     }
     in_txn = 0;
@@ -277,8 +276,7 @@ cmd_pubkey(int argc, char **argv)
         rc = qt_attest_key_open(&c, 1, 1, &q, &k);
     }
     if (rc != QT_OK) {
-        (void)fprintf(stderr, CMD " pubkey: cannot open the attestation key: %s\n",
-                      qt_rc_str(rc));
+        (void)fprintf(stderr, CMD " pubkey: cannot open the attestation key: %s\n", qt_rc_str(rc));
         return exit_for(rc);
     }
     if ((rc = qt_att_key_public_pem(k, &pem)) == QT_OK) {
@@ -379,8 +377,10 @@ cmd_import_cert(int argc, char **argv)
         (void)fprintf(stderr, CMD " import-cert: %s does not certify this attestation key\n",
                       argv[1]);
     } else if (rc == QT_E_UNSUPPORTED) {
-        (void)fprintf(stderr, CMD " import-cert: %s is not a CA certificate (CA:TRUE needed to "
-                              "issue per-key certificates)\n", argv[1]);
+        (void)fprintf(stderr,
+                      CMD " import-cert: %s is not a CA certificate (CA:TRUE needed to "
+                          "issue per-key certificates)\n",
+                      argv[1]);
     } else if (rc != QT_OK) {
         (void)fprintf(stderr, CMD " import-cert: %s: %s\n", argv[1], qt_rc_str(rc));
     } else {
@@ -548,8 +548,7 @@ cmd_verify(int argc, char **argv)
     }
     rc = qt_att_log_find_key(&log, fp, &idx, &payload);
     if (rc != QT_OK) {
-        (void)printf("NOT FOUND: no key generation record for the key with SPKI SHA-256 %s\n",
-                     fp);
+        (void)printf("NOT FOUND: no key generation record for the key with SPKI SHA-256 %s\n", fp);
         ex = QT_EXIT_NOTFOUND;
         goto out;
     }
@@ -568,7 +567,8 @@ cmd_verify(int argc, char **argv)
         if (x != NULL && qt_att_cert_record_hash(x, got) == QT_OK) {
             if (qt_att_record_hash(log.recs[idx].jws, want) != QT_OK || strcmp(want, got) != 0) {
                 (void)printf("INVALID: the certificate's record hash %s is not record seq %llu's "
-                             "(%s)\n", got, (unsigned long long)log.recs[idx].seq, want);
+                             "(%s)\n",
+                             got, (unsigned long long)log.recs[idx].seq, want);
                 X509_free(x);
                 ex = QT_EXIT_FAIL;
                 goto out;
@@ -643,8 +643,8 @@ cmd_show(int argc, char **argv)
         size_t len;
 
         if (qt_att_jws_payload(log.recs[i].jws, &payload, &len) != QT_OK) {
-            (void)printf("#%llu  (line %zu: malformed JWS)\n",
-                         (unsigned long long)log.recs[i].seq, log.recs[i].line);
+            (void)printf("#%llu  (line %zu: malformed JWS)\n", (unsigned long long)log.recs[i].seq,
+                         log.recs[i].line);
             continue;
         }
         qt_att_payload_print(payload, stdout);
@@ -746,8 +746,8 @@ qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n, EVP_PKEY **out)
         ptlen = os != NULL ? (size_t)ASN1_STRING_length(os) : point->len;
         {
             /* CKA_EC_PARAMS of an Edwards key may be a name, not an OID (3.0). */
-            int nid = obj != NULL ? OBJ_obj2nid(obj)
-                                  : (type == CKK_EC_EDWARDS ? NID_ED25519 : NID_undef);
+            int nid =
+                obj != NULL ? OBJ_obj2nid(obj) : (type == CKK_EC_EDWARDS ? NID_ED25519 : NID_undef);
             if (nid == NID_ED25519) {
                 pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pt, ptlen);
             } else if (nid != NID_undef) {
@@ -888,8 +888,8 @@ cmd_key(int argc, char **argv)
     if ((rc = qt_att_spki_sha256(pub, fp)) != QT_OK ||
         (rc = qt_att_log_find_key(&log, fp, &idx, NULL)) != QT_OK ||
         (rc = qt_att_record_hash(log.recs[idx].jws, rh)) != QT_OK) {
-        (void)fprintf(stderr, CMD " key: no generation record for '%s' (SPKI SHA-256 %s)\n",
-                      label, fp);
+        (void)fprintf(stderr, CMD " key: no generation record for '%s' (SPKI SHA-256 %s)\n", label,
+                      fp);
         ex = exit_for(rc);
         goto out;
     }
@@ -905,8 +905,9 @@ cmd_key(int argc, char **argv)
             ex = QT_EXIT_FAIL;
             goto out;
         }
-        (void)fprintf(stderr, CMD " key: attestation certificate for '%s' (record seq %llu) "
-                              "written to %s\n",
+        (void)fprintf(stderr,
+                      CMD " key: attestation certificate for '%s' (record seq %llu) "
+                          "written to %s\n",
                       label, (unsigned long long)log.recs[idx].seq, out);
     } else {
         (void)fputs(pem, stdout);
@@ -929,7 +930,7 @@ qt_cmd_attest(int argc, char **argv)
         const char *name;
         int (*fn)(int argc, char **argv);
     } subs[] = {
-        {"pubkey", cmd_pubkey}, {"ca", cmd_ca},     {"import-cert", cmd_import_cert},
+        {"pubkey", cmd_pubkey}, {"ca", cmd_ca},         {"import-cert", cmd_import_cert},
         {"export", cmd_export}, {"verify", cmd_verify}, {"show", cmd_show},
         {"key", cmd_key},
     };

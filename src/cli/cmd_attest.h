@@ -45,8 +45,7 @@ qt_rc qt_attest_append(const struct qt_conf *c, const char *label, const struct 
 /* The public key of a public-key object's attributes: CKA_PUBLIC_KEY_INFO if
  * present, else CKA_EC_PARAMS + CKA_EC_POINT (EC, Edwards) or CKA_MODULUS +
  * CKA_PUBLIC_EXPONENT (RSA).  QT_E_FORMAT / QT_E_UNSUPPORTED otherwise. */
-qt_rc qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n,
-                                  EVP_PKEY **out) QT_MUST_CHECK;
+qt_rc qt_attest_pubkey_from_attrs(const struct qt_attr *a, size_t n, EVP_PKEY **out) QT_MUST_CHECK;
 
 /* Writes text to path (mode 0644, or 0600 if private_) replacing it. */
 qt_rc qt_attest_write_file(const char *path, const char *text, int private_) QT_MUST_CHECK;

@@ -176,6 +176,32 @@ expect 1 "no generation record" "a root certificate for a key not made in the to
 expect 1 "INVALID" "attest verify on a tampered log exits 1" \
     "$QTOKEN" attest verify "$W/t-flip2/attestation.jsonl" --pubkey "$W/att.pem"
 
+# --- the device fails after the ceremony's own health check ----------------
+# A FIFO device: the ceremony's start-up test reads the first 65536 good
+# samples, then the feeder sends a stuck value, so the module's own pipeline
+# fails its start-up test: the ceremony must stop (exit 3) with no key made
+# and the failure attested in the token's log.
+mkfifo "$W/qrng.fifo"
+python3 - "$W/qrng.fifo" 65536 <<'EOF' &
+import os, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+f = open(sys.argv[1], "wb", buffering=0)
+f.write(os.urandom(int(sys.argv[2])))
+while True:
+    f.write(b"A" * 4096)
+EOF
+FEEDER=$!
+QTOKEN_DEVICE="chardev:$W/qrng.fifo,bits=8,h=7" expect 3 "CKR_DEVICE_ERROR" \
+    "a device failing mid-ceremony stops it (exit 3)" ceremony "$W/devfail" cer --allow-sim \
+    --label root-devfail
+kill "$FEEDER" 2>/dev/null
+wait "$FEEDER" 2>/dev/null
+te_check "... no key was left behind" sh -c \
+    "! pkcs11-tool --module '$TE_MODULE' --token-label cer --login --pin '$TE_PIN' -O \
+       2>/dev/null | grep -q root-devfail"
+expect 0 "root-ca aborted.*CKR_DEVICE_ERROR" "... and the failure is attested in the log" \
+    "$QTOKEN" attest show --token cer --pubkey "$W/att.pem"
+
 # --- clear errors on a second ceremony -----------------------------------
 expect 1 "already exists" "an existing label is refused" ceremony "$W/again" cer --allow-sim
 te_check "... and the refused ceremony left the token's key count unchanged" sh -c \

@@ -33,9 +33,15 @@ main(int argc, char **argv)
     enum qt_att_key_type type;
     struct qt_att_key *k = NULL;
     struct qt_att_log log;
-    struct qt_att_entropy en = {.device_type = "sim", .device_serial = "SIM-7", .simulated = 1,
-                                .h_declared = 7.5, .h_estimate = 7.4, .raw_samples = 4096,
-                                .startup_runs = 1, .bits_drawn = 384, .reseeds = 2,
+    struct qt_att_entropy en = {.device_type = "sim",
+                                .device_serial = "SIM-7",
+                                .simulated = 1,
+                                .h_declared = 7.5,
+                                .h_estimate = 7.4,
+                                .raw_samples = 4096,
+                                .startup_runs = 1,
+                                .bits_drawn = 384,
+                                .reseeds = 2,
                                 .prediction_resistance = 1};
     char *prev = NULL, *pem = NULL, *text = NULL;
     size_t n, len;
@@ -52,12 +58,18 @@ main(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) {
         uint8_t id[2] = {0x01, (uint8_t)i};
-        struct qt_att_key_desc kd = {.mechanism = "CKM_EC_KEY_PAIR_GEN", .type = "EC",
-                                     .curve = "P-384", .id = id, .id_len = sizeof(id),
-                                     .label = "root", .is_pair = 1, .has_spki = 1,
-                                     .sensitive = QT_ATT_TRUE, .extractable = QT_ATT_FALSE};
-        struct qt_att_event ev = {.type = i == 0 ? QT_ATT_EV_TOKEN_INIT
-                                                 : QT_ATT_EV_KEYPAIR_GENERATE,
+        struct qt_att_key_desc kd = {.mechanism = "CKM_EC_KEY_PAIR_GEN",
+                                     .type = "EC",
+                                     .curve = "P-384",
+                                     .id = id,
+                                     .id_len = sizeof(id),
+                                     .label = "root",
+                                     .is_pair = 1,
+                                     .has_spki = 1,
+                                     .sensitive = QT_ATT_TRUE,
+                                     .extractable = QT_ATT_FALSE};
+        struct qt_att_event ev = {.type =
+                                      i == 0 ? QT_ATT_EV_TOKEN_INIT : QT_ATT_EV_KEYPAIR_GENERATE,
                                   .token_serial = "JOSE-TEST-0001",
                                   .token_label = "jose",
                                   .key = i == 0 ? NULL : &kd,

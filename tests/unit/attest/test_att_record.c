@@ -204,7 +204,7 @@ Test(att_record, rejects_bad_arguments, .init = setup_p256, .fini = teardown)
         .type = QT_ATT_EV_TOKEN_INIT, .token_serial = "s", .token_label = "l"};
     char *jws = NULL;
 
-    cr_assert_eq(qt_att_record_build(key, NULL, 2, &ev, &jws), QT_E_ARG);   /* no prev */
+    cr_assert_eq(qt_att_record_build(key, NULL, 2, &ev, &jws), QT_E_ARG);    /* no prev */
     cr_assert_eq(qt_att_record_build(key, "x.y.z", 1, &ev, &jws), QT_E_ARG); /* seq 1 w/ prev */
     cr_assert_eq(qt_att_record_build(key, NULL, 0, &ev, &jws), QT_E_ARG);
     ev.token_serial = NULL;
@@ -234,8 +234,7 @@ Test(att_jws, malformed_compact_forms_are_rejected, .init = setup_p256, .fini = 
     size_t n;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_assert_neq(qt_att_jws_verify(qt_att_key_pkey(key), bad[i], &p, &n), QT_OK, "%s",
-                      bad[i]);
+        cr_assert_neq(qt_att_jws_verify(qt_att_key_pkey(key), bad[i], &p, &n), QT_OK, "%s", bad[i]);
     }
     cr_assert_null(p);
 }
