@@ -70,7 +70,7 @@ struct qt_ceremony {
     X509 *acert, *ca; /* the key's attestation certificate, its issuer */
     uint64_t rec_seq; /* the key's generation record */
     char rec_hash[QT_ATT_HASH_HEX];
-    char failed[256]; /* the first failed step, for the abort record */
+    char failed[640]; /* the first failed step, for the abort record */
     /* transcript */
     FILE *tr;
     char *tr_text;

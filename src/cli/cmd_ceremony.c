@@ -394,7 +394,7 @@ cmd_root_ca(int argc, char **argv)
 {
     struct qt_ceremony c;
     const char *kt = NULL, *days = NULL;
-    char path[PATH_MAX], note[512];
+    char path[PATH_MAX], note[1024];
     int ex;
 
     memset(&c, 0, sizeof(c));

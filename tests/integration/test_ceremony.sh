@@ -18,6 +18,8 @@ JOSE=${3:-}
 te_setup "$MODULE"
 cat >>"$QTOKEN_CONF" <<EOF
 pin_max_failures = 3
+[entropy]
+window = 65536
 EOF
 export QTOKEN_MODULE=$TE_MODULE
 unset QTOKEN_PIN
@@ -118,6 +120,13 @@ if [ -n "$JOSE" ]; then
         "$JOSE" "$(dirname "$0")/test_attest_jose.py" --log "$B/attestation.jsonl" \
         --pubkey "$W/att.pem"
 fi
+te_check "attest key: a per-key attestation certificate openssl verifies" sh -c \
+    "'$QTOKEN' attest key --token cer --label root-ca --out '$W/key-att.pem' &&
+     openssl verify -CAfile '$B/attestation-ca.pem' '$W/key-att.pem'"
+expect 0 "carries record seq [0-9]+'s hash" "... it names the key's generation record" \
+    "$QTOKEN" attest verify "$B/attestation.jsonl" --pubkey "$W/att.pem" --cert "$W/key-att.pem"
+expect 4 "no-such-key" "attest key: an unknown key label is 'not found' (exit 4)" \
+    "$QTOKEN" attest key --token cer --label no-such-key
 te_check "attest export --token gives the bundle's log" sh -c \
     "'$QTOKEN' attest export --token cer --out '$W/export.jsonl' &&
      cmp '$W/export.jsonl' '$B/attestation.jsonl'"
@@ -177,12 +186,14 @@ expect 1 "INVALID" "attest verify on a tampered log exits 1" \
     "$QTOKEN" attest verify "$W/t-flip2/attestation.jsonl" --pubkey "$W/att.pem"
 
 # --- the device fails after the ceremony's own health check ----------------
-# A FIFO device: the ceremony's start-up test reads the first 65536 good
-# samples, then the feeder sends a stuck value, so the module's own pipeline
-# fails its start-up test: the ceremony must stop (exit 3) with no key made
-# and the failure attested in the token's log.
+# A FIFO device: the ceremony's start-up test (one window, 65536 samples)
+# reads good samples, then the feeder sends a stuck value, so the module's
+# own pipeline, reading the same FIFO after it, fails its start-up test: the
+# ceremony must stop (exit 3) with no key made and the failure attested in
+# the token's log.  1.5 windows of good samples: read-ahead by the first
+# reader does not matter, the second still meets the stuck value.
 mkfifo "$W/qrng.fifo"
-python3 - "$W/qrng.fifo" 65536 <<'EOF' &
+python3 - "$W/qrng.fifo" 98304 <<'EOF' &
 import os, signal, sys
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 f = open(sys.argv[1], "wb", buffering=0)
