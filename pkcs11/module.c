@@ -203,6 +203,7 @@ module_free_locked(struct qt_module *m)
         pthread_mutex_unlock(&m->lock);
         return;
     }
+    qt_sessions_free_inlock();
     qt_objects_free_inlock();
     qt_slots_free_inlock();
     qt_map_clear(&m->sessions);

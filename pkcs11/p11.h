@@ -262,6 +262,8 @@ CK_RV qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HA
 /* Ends every operation, destroys the session's objects; logs the token out
  * when it was the last session. */
 void qt_session_close_inlock(struct qt_session *s);
+/* Frees every session and its operations (C_Finalize). */
+void qt_sessions_free_inlock(void);
 /* CKS_* state from the slot's login and the session flags. */
 CK_STATE qt_session_state(const struct qt_session *s);
 /* Ends operation k (frees its context). */

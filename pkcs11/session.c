@@ -106,3 +106,22 @@ qt_session_state(const struct qt_session *s)
         return rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
     }
 }
+
+static void
+session_free(void *val, void *ctx)
+{
+    struct qt_session *s = val;
+
+    (void)ctx;
+    for (int k = 0; k < QT_OP__COUNT; k++) {
+        qt_op_end(&s->ops[k]);
+    }
+    free(s);
+}
+
+void
+qt_sessions_free_inlock(void)
+{
+    qt_map_each(&qt_mod->sessions, session_free, NULL);
+    qt_map_clear(&qt_mod->sessions);
+}

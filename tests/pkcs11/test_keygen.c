@@ -134,7 +134,7 @@ Test(keygen, rsa_2048)
     BN_free(bn);
     BN_free(mine);
     EVP_PKEY_free(k);
-    spki(h, priv); /* the private key carries the public key info too */
+    EVP_PKEY_free(spki(h, priv)); /* the private key carries the public key info too */
 }
 
 Test(keygen, rsa_errors)
