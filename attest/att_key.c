@@ -126,12 +126,18 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
 static qt_rc
 load_key(const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
 {
+    struct stat st;
     BIO *bio;
     EVP_PKEY *pkey;
 
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
         return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
+    }
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+        /* Only file permissions protect it (FORMAT.md): say so loudly. */
+        qt_log(QT_LOG_WARN, "attest: %s is accessible to other users (mode %03o): chmod 600",
+               path, (unsigned)(st.st_mode & 0777));
     }
     pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
     BIO_free(bio);
