@@ -724,9 +724,13 @@ def threads_ctypes(checks, raw, slot, keys):
 
     def worker(i):
         try:
-            h = raw.open_session(slot, CKF_SERIAL_SESSION)
             try:
-                barrier.wait()
+                h = raw.open_session(slot, CKF_SERIAL_SESSION)
+            except Exception:
+                barrier.abort()  # the others get BrokenBarrierError, not a hang
+                raise
+            try:
+                barrier.wait(timeout=120)
                 for it in range(ITERATIONS * 4):
                     pt = os.urandom(32 + 64 * it + i)
                     iv = raw.random(h, GCM_IV_LEN)
