@@ -21,6 +21,7 @@
 #include "../../keystore/ks.h"
 #include "../common/check.h"
 #include "../common/log.h"
+#include "../../device/dev.h"
 #include "../drbg/drbg.h"
 #include "../entropy/ent.h"
 #include "cli.h"
@@ -194,43 +195,78 @@ qt_attest_read_token_log(const struct qt_conf *c, const char *label, struct qt_a
     return rc;
 }
 
+void
+qt_attest_evidence(struct qt_ent_pipeline *p, struct qt_drbg *d, struct qt_dev_info *dev,
+                   struct qt_att_entropy *en)
+{
+    struct qt_ent_stats st;
+
+    memset(en, 0, sizeof(*en));
+    if (p == NULL) {
+        en->device_type = "unavailable";
+        en->state = 1;
+        return;
+    }
+    qt_ent_pipeline_stats(p, &st);
+    qt_ent_pipeline_dev_info(p, dev);
+    en->device_type = dev->type;
+    en->device_serial = dev->serial;
+    en->simulated = dev->simulated;
+    en->h_declared = st.h_declared;
+    en->h_estimate = st.h_estimate;
+    en->raw_samples = st.raw_samples;
+    en->startup_runs = st.startup_runs;
+    en->failures_rct = st.failures_rct;
+    en->failures_apt = st.failures_apt;
+    en->failures_block_repeat = st.failures_block_repeat;
+    en->failures_estimate = st.failures_estimate;
+    en->failures_read = st.failures_read;
+    en->state = st.state;
+    en->reseeds = d != NULL ? qt_drbg_reseed_count(d) : st.reseeds;
+}
+
+qt_rc
+qt_attest_token_event(struct qt_ks_token *t, const struct qt_att_key *k, struct qt_att_event *ev,
+                      uint64_t *seq_out)
+{
+    struct qt_ks_token_info info;
+    uint64_t seq = 0;
+    char *prev = NULL, *jws = NULL;
+    qt_rc rc;
+
+    QT_ENSURE(t != NULL && k != NULL && ev != NULL, QT_E_ARG);
+    QT_TRY(qt_ks_token_info(t, &info));
+    QT_TRY(qt_ks_txn_begin(t));
+    ev->token_serial = info.serial;
+    ev->token_label = info.label;
+    if ((rc = qt_ks_log_tail(t, &seq, &prev)) != QT_OK ||
+        (rc = qt_att_record_build(k, prev, seq + 1, ev, &jws)) != QT_OK ||
+        (rc = qt_ks_log_append(t, seq + 1, jws)) != QT_OK) {
+        qt_ks_txn_rollback(t);
+    } else {
+        rc = qt_ks_txn_commit(t);
+    }
+    if (rc == QT_OK && seq_out != NULL) {
+        *seq_out = seq + 1;
+    }
+    ev->token_serial = NULL;
+    ev->token_label = NULL;
+    free(prev);
+    free(jws);
+    return rc;
+}
+
 qt_rc
 qt_attest_append(const struct qt_conf *c, const char *label, const struct qt_att_key *k,
                  struct qt_att_event *ev, uint64_t *seq_out)
 {
     char install[QT_CONF_STR];
     struct qt_ks_token *t = NULL;
-    struct qt_ks_token_info info;
-    uint64_t seq = 0;
-    char *prev = NULL, *jws = NULL;
-    int in_txn = 0;
     qt_rc rc;
 
     QT_ENSURE(c != NULL && label != NULL && k != NULL && ev != NULL, QT_E_ARG);
     QT_TRY(open_token(c, label, install, sizeof(install), &t));
-    if ((rc = qt_ks_token_info(t, &info)) != QT_OK || (rc = qt_ks_txn_begin(t)) != QT_OK) {
-        goto out;
-    }
-    in_txn = 1;
-    ev->token_serial = info.serial;
-    ev->token_label = info.label;
-    if ((rc = qt_ks_log_tail(t, &seq, &prev)) != QT_OK ||
-        (rc = qt_att_record_build(k, prev, seq + 1, ev, &jws)) != QT_OK ||
-        (rc = qt_ks_log_append(t, seq + 1, jws)) != QT_OK || (rc = qt_ks_txn_commit(t)) != QT_OK) {
-        goto out;
-    }
-    in_txn = 0;
-    if (seq_out != NULL) {
-        *seq_out = seq + 1;
-    }
-out:
-    if (in_txn) {
-        qt_ks_txn_rollback(t);
-    }
-    ev->token_serial = NULL;
-    ev->token_label = NULL;
-    free(prev);
-    free(jws);
+    rc = qt_attest_token_event(t, k, ev, seq_out);
     qt_ks_token_close(t);
     return rc;
 }

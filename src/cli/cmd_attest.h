@@ -36,6 +36,21 @@ void qt_attest_qrng_close(struct qt_attest_qrng *q);
 qt_rc qt_attest_read_token_log(const struct qt_conf *c, const char *label, struct qt_att_log *log,
                                char serial[17]) QT_MUST_CHECK;
 
+/* The entropy evidence of pipeline p (NULL: "unavailable") and DRBG d (may
+ * be NULL) for a record; dev is storage the strings of *en point into. */
+struct qt_dev_info;
+void qt_attest_evidence(struct qt_ent_pipeline *p, struct qt_drbg *d, struct qt_dev_info *dev,
+                        struct qt_att_entropy *en);
+
+/* Appends one record for ev to the log of the open token t, signed by k,
+ * in one keystore transaction (nested in the caller's, if any: then the
+ * record commits with the caller's change).  ev's token serial and label are
+ * filled from the token.  *seq_out (optional) gets the record's seq.  For
+ * CLI commands that change a token without the module, e.g. 'qtoken token
+ * init' (token-init, then pin-init). */
+qt_rc qt_attest_token_event(struct qt_ks_token *t, const struct qt_att_key *k,
+                            struct qt_att_event *ev, uint64_t *seq_out) QT_MUST_CHECK;
+
 /* Appends one record for ev to the log of the token labelled label, signed
  * by k, in one keystore transaction (ev's token serial and label are filled
  * from the token).  *seq_out (optional) gets the record's seq. */

@@ -92,22 +92,8 @@ qt_ceremony_step(struct qt_ceremony *c, int ok, const char *what, const char *fm
 static void
 evidence(struct qt_ceremony *c, struct qt_att_entropy *en)
 {
-    memset(en, 0, sizeof(*en));
+    qt_attest_evidence(c->q.pipe, c->q.drbg, &c->dev, en);
     qt_ent_pipeline_stats(c->q.pipe, &c->stats);
-    en->device_type = c->dev.type;
-    en->device_serial = c->dev.serial;
-    en->simulated = c->dev.simulated;
-    en->h_declared = c->stats.h_declared;
-    en->h_estimate = c->stats.h_estimate;
-    en->raw_samples = c->stats.raw_samples;
-    en->startup_runs = c->stats.startup_runs;
-    en->failures_rct = c->stats.failures_rct;
-    en->failures_apt = c->stats.failures_apt;
-    en->failures_block_repeat = c->stats.failures_block_repeat;
-    en->failures_estimate = c->stats.failures_estimate;
-    en->failures_read = c->stats.failures_read;
-    en->state = c->stats.state;
-    en->reseeds = c->stats.reseeds;
 }
 
 static int
