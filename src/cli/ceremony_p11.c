@@ -172,8 +172,11 @@ module_path(const char *opt, char *out, size_t outlen)
         slash = strrchr(exe, '/');
         if (slash != NULL) {
             *slash = '\0';
-            if (snprintf(out, outlen, "%s/../../pkcs11/%s", exe, MODULE_NAME) < (int)outlen &&
-                qt_ceremony_p11_file_exists(out)) {
+            char rel[PATH_MAX + 64], abs[PATH_MAX];
+            if (snprintf(rel, sizeof(rel), "%s/../../pkcs11/%s", exe, MODULE_NAME) <
+                    (int)sizeof(rel) &&
+                realpath(rel, abs) != NULL && qt_ceremony_p11_file_exists(abs)) {
+                (void)snprintf(out, outlen, "%s", abs);
                 return 0;
             }
         }

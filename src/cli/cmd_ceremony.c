@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -199,6 +200,32 @@ write_pem_x509(const char *path, X509 *x)
     return rc;
 }
 
+/* The entropy evidence the module attested for the key, into the transcript. */
+static void
+note_key_evidence(struct qt_ceremony *c, const char *payload)
+{
+    json_object *p = json_tokener_parse(payload), *e = NULL, *v;
+    static const char *const fields[] = {
+        "device_type", "device_serial", "simulated",  "h_declared", "h_estimate",
+        "raw_samples", "state",         "bits_drawn", "reseeds",    "prediction_resistance"};
+
+    if (p != NULL && json_object_object_get_ex(p, "entropy", &e)) {
+        (void)fprintf(c->tr, "         key generation evidence (module's record):");
+        for (size_t i = 0; i < QT_ARRAY_LEN(fields); i++) {
+            if (json_object_object_get_ex(e, fields[i], &v)) {
+                (void)fprintf(c->tr, " %s=%s", fields[i],
+                              json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+            }
+        }
+        if (json_object_object_get_ex(e, "failures", &v)) {
+            (void)fprintf(c->tr, " failures=%s",
+                          json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        }
+        (void)fputc('\n', c->tr);
+    }
+    json_object_put(p);
+}
+
 /* While the key can still be destroyed: its generation record must be in
  * the verified log, and it gets its attestation certificate. */
 static int
@@ -206,6 +233,7 @@ attest_root_key(struct qt_ceremony *c)
 {
     struct qt_att_log log;
     struct qt_att_verify_result res;
+    char *payload = NULL;
     size_t idx;
     qt_rc rc;
     int ex = QT_EXIT_FAIL;
@@ -220,13 +248,12 @@ attest_root_key(struct qt_ceremony *c)
     }
     qt_ceremony_step(c, 1, "read and verify the token's attestation log", "%zu records",
                      res.records);
-    if ((rc = qt_att_log_find_key(&log, c->spki, &idx, NULL)) != QT_OK) {
+    if ((rc = qt_att_log_find_key(&log, c->spki, &idx, &payload)) != QT_OK) {
         qt_ceremony_step(c, 0, "find the key's generation record",
-                         "no keypair-generate record for "
-                         "SPKI SHA-256 %s",
-                         c->spki);
+                         "no keypair-generate record for SPKI SHA-256 %s", c->spki);
         goto out;
     }
+    note_key_evidence(c, payload);
     c->rec_seq = log.recs[idx].seq;
     if ((rc = qt_att_record_hash(log.recs[idx].jws, c->rec_hash)) != QT_OK ||
         (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, c->rec_hash,
@@ -242,6 +269,7 @@ attest_root_key(struct qt_ceremony *c)
                      (unsigned long long)c->rec_seq, c->rec_hash);
     ex = QT_EXIT_OK;
 out:
+    free(payload);
     qt_att_log_clear(&log);
     return ex;
 }
