@@ -277,3 +277,94 @@ Test(att_verify, malformed_lines_are_named, .init = setup, .fini = teardown)
     cr_assert_eq(qt_att_log_parse("[1]", 3, &l, err, sizeof(err)), QT_E_FORMAT);
     qt_att_log_clear(&l);
 }
+
+Test(att_verify, forked_chain_fails, .init = setup, .fini = teardown)
+{
+    /* A second record 3 built on the same record 2: a fork of the chain. */
+    struct qt_att_event ev = {.type = QT_ATT_EV_PIN_CHANGE,
+                              .token_serial = "SERIAL-A",
+                              .token_label = "token-a",
+                              .user = "so"};
+    struct qt_att_log l;
+    char *alt = NULL;
+
+    cr_assert_eq(qt_att_record_build(key, log_.recs[1].jws, 3, &ev, &alt), QT_OK);
+    qt_att_log_init(&l);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(qt_att_log_add(&l, log_.recs[i].seq, log_.recs[i].jws), QT_OK);
+    }
+    cr_assert_eq(qt_att_log_add(&l, 3, alt), QT_OK);
+    expect_named(verify(&l), "record seq 3 (line 4)");
+    cr_assert(strstr(res.reason, "repeated") != NULL, "%s", res.reason);
+    qt_att_log_clear(&l);
+    /* The fork alone (record 2, then the other record 3) is a valid chain. */
+    qt_att_log_init(&l);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(qt_att_log_add(&l, log_.recs[i].seq, log_.recs[i].jws), QT_OK);
+    }
+    cr_assert_eq(qt_att_log_add(&l, 3, alt), QT_OK);
+    cr_assert_eq(verify(&l), QT_OK, "%s", res.reason);
+    /* ... and the original record 4 does not continue it. */
+    cr_assert_eq(qt_att_log_add(&l, 4, log_.recs[3].jws), QT_OK);
+    expect_named(verify(&l), "record seq 4 ");
+    cr_assert(strstr(res.reason, "prev") != NULL, "%s", res.reason);
+    qt_att_log_clear(&l);
+    free(alt);
+}
+
+Test(att_verify, random_mutations_never_verify_nor_crash, .init = setup, .fini = teardown)
+{
+    char *text = NULL, err[128];
+    size_t len = 0;
+    unsigned seed = 12345;
+
+    cr_assert_eq(qt_att_log_format(&log_, &text, &len), QT_OK);
+    for (int round = 0; round < 400; round++) {
+        char *m = malloc(len + 8);
+        size_t mlen = len, pos;
+        struct qt_att_log parsed;
+        qt_rc rc;
+
+        cr_assert_not_null(m);
+        memcpy(m, text, len);
+        seed = seed * 1103515245u + 12345u;
+        pos = (seed >> 8) % len;
+        switch ((seed >> 4) % 4) {
+        case 0: /* flip a bit */
+            m[pos] = (char)(m[pos] ^ (1 << ((seed >> 20) % 7)));
+            break;
+        case 1: /* delete a byte */
+            memmove(m + pos, m + pos + 1, len - pos - 1);
+            mlen--;
+            break;
+        case 2: /* insert a byte */
+            memmove(m + pos + 1, m + pos, len - pos);
+            m[pos] = (char)("A.{}\"9\n"[(seed >> 16) % 7]);
+            mlen++;
+            break;
+        default: /* truncate */
+            mlen = pos;
+            break;
+        }
+        if (mlen == len && memcmp(m, text, len) == 0) {
+            free(m);
+            continue;
+        }
+        qt_att_log_init(&parsed);
+        rc = qt_att_log_parse(m, mlen, &parsed, err, sizeof(err));
+        if (rc == QT_OK) {
+            rc = verify(&parsed);
+        }
+        /* What still verifies holds exactly the original records or a prefix
+         * of them (a cut at a line end, a blank line added: FORMAT.md 3.1). */
+        if (rc == QT_OK) {
+            cr_assert_leq(parsed.n, (size_t)N, "mutation %d at %zu verified", round, pos);
+            for (size_t i = 0; i < parsed.n; i++) {
+                cr_assert_str_eq(parsed.recs[i].jws, log_.recs[i].jws);
+            }
+        }
+        qt_att_log_clear(&parsed);
+        free(m);
+    }
+    free(text);
+}
