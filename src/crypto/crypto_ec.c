@@ -189,6 +189,15 @@ qt_crypto_ec_point_unwrap(const struct qt_crypto_curve_info *ci, const uint8_t *
 /* Import                                                                    */
 /* ************************************************************************* */
 
+static const char *
+keymgmt_name(const struct qt_crypto_curve_info *ci)
+{
+    if (!ci->edwards) {
+        return QT_CRYPTO_KM_EC;
+    }
+    return ci->curve == QT_CRYPTO_CURVE_ED25519 ? QT_CRYPTO_KM_ED25519 : QT_CRYPTO_KM_ED448;
+}
+
 static qt_rc
 fromdata(OSSL_LIB_CTX *lc, const struct qt_crypto_curve_info *ci, const OSSL_PARAM *params,
          int selection, EVP_PKEY **pkey)
@@ -196,7 +205,7 @@ fromdata(OSSL_LIB_CTX *lc, const struct qt_crypto_curve_info *ci, const OSSL_PAR
     EVP_PKEY_CTX *pctx;
     qt_rc rc = QT_E_CRYPTO;
 
-    pctx = EVP_PKEY_CTX_new_from_name(lc, ci->edwards ? ci->group : "EC", NULL);
+    pctx = EVP_PKEY_CTX_new_from_name(lc, keymgmt_name(ci), NULL);
     if (pctx != NULL && EVP_PKEY_fromdata_init(pctx) > 0 &&
         EVP_PKEY_fromdata(pctx, pkey, selection, (OSSL_PARAM *)params) > 0) {
         rc = QT_OK;
@@ -371,7 +380,7 @@ qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto
     QT_ENSURE(ci != NULL, QT_E_UNSUPPORTED);
 
     ERR_set_mark();
-    if ((pctx = EVP_PKEY_CTX_new_from_name(lc, ci->edwards ? ci->group : "EC", NULL)) == NULL ||
+    if ((pctx = EVP_PKEY_CTX_new_from_name(lc, keymgmt_name(ci), NULL)) == NULL ||
         EVP_PKEY_keygen_init(pctx) <= 0) {
         goto out;
     }

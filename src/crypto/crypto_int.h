@@ -94,4 +94,16 @@ qt_rc qt_crypto_rsa_decrypt(const struct qt_crypto_key *k, const struct qt_crypt
  * unknown. */
 EVP_MD *qt_crypto_md_fetch(OSSL_LIB_CTX *lc, enum qt_crypto_hash h);
 
+
+/* Key-management names for EVP_PKEY_CTX_new_from_name.  We pass the provider's
+ * OID alias ("1.2.840.10045.2.1"), not "EC"/"RSA": OpenSSL 3.0 maps a legacy
+ * name to a NID and then asks a default ENGINE for that NID before any
+ * provider, so a host that loaded the libp11 engine as default (openssl
+ * -engine pkcs11) would get keys built by the engine, in no libctx of ours.
+ * An OID string has no legacy NID, so only our libctx's providers answer. */
+#define QT_CRYPTO_KM_RSA "1.2.840.113549.1.1.1"
+#define QT_CRYPTO_KM_EC "1.2.840.10045.2.1"
+#define QT_CRYPTO_KM_ED25519 "1.3.101.112"
+#define QT_CRYPTO_KM_ED448 "1.3.101.113"
+
 #endif

@@ -132,7 +132,7 @@ rsa_fromdata(OSSL_LIB_CTX *lc, const struct qt_crypto_rsa_parts *c, int priv,
     }
     rc = QT_E_CRYPTO;
     if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (pctx = EVP_PKEY_CTX_new_from_name(lc, "RSA", NULL)) == NULL ||
+        (pctx = EVP_PKEY_CTX_new_from_name(lc, QT_CRYPTO_KM_RSA, NULL)) == NULL ||
         EVP_PKEY_fromdata_init(pctx) <= 0 ||
         EVP_PKEY_fromdata(pctx, &pkey, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
                           params) <= 0) {
@@ -196,7 +196,7 @@ qt_crypto_rsa_generate(OSSL_LIB_CTX *lc, size_t bits, const uint8_t *pub_exp, si
         goto out;
     }
     rc = QT_E_CRYPTO;
-    if ((pctx = EVP_PKEY_CTX_new_from_name(lc, "RSA", NULL)) == NULL ||
+    if ((pctx = EVP_PKEY_CTX_new_from_name(lc, QT_CRYPTO_KM_RSA, NULL)) == NULL ||
         EVP_PKEY_keygen_init(pctx) <= 0 ||
         EVP_PKEY_CTX_set_rsa_keygen_bits(pctx, (int)bits) <= 0 ||
         EVP_PKEY_CTX_set1_rsa_keygen_pubexp(pctx, e) <= 0 ||
