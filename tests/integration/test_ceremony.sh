@@ -45,8 +45,8 @@ expect() {
 new_token() {
     local slot
     slot=$(pkcs11-tool --module "$TE_MODULE" -L 2>/dev/null |
-        awk '/^Slot [0-9]+ \(0x[0-9a-f]+\)/ { s = $3 } /uninitialized/ { print s; exit }' |
-        tr -d '()')
+        awk '/^Slot [0-9]+ \(0x[0-9a-f]+\)/ { s = $3; gsub(/[():]/, "", s) }
+             /uninitialized/ { print s; exit }')
     te_check "init token '$1' on the empty slot ($slot)" \
         te_p11 --slot "$slot" --init-token --label "$1" --so-pin "$TE_SO_PIN"
     te_check "init user PIN on '$1'" \
