@@ -200,6 +200,23 @@ write_pem_x509(const char *path, X509 *x)
     return rc;
 }
 
+/* Whether a generation record's key.attributes say sensitive and not extractable. */
+static int
+attested_non_extractable(const char *payload)
+{
+    json_object *p = json_tokener_parse(payload), *k, *a, *sens, *ext;
+    int ok = p != NULL && json_object_object_get_ex(p, "key", &k) &&
+             json_object_object_get_ex(k, "attributes", &a) &&
+             json_object_object_get_ex(a, "sensitive", &sens) &&
+             json_object_object_get_ex(a, "extractable", &ext) &&
+             json_object_is_type(sens, json_type_boolean) &&
+             json_object_is_type(ext, json_type_boolean) && json_object_get_boolean(sens) &&
+             !json_object_get_boolean(ext);
+
+    json_object_put(p);
+    return ok;
+}
+
 /* The entropy evidence the module attested for the key, into the transcript. */
 static void
 note_key_evidence(struct qt_ceremony *c, const char *payload)
@@ -254,6 +271,13 @@ attest_root_key(struct qt_ceremony *c)
         goto out;
     }
     note_key_evidence(c, payload);
+    if (!attested_non_extractable(payload)) {
+        qt_ceremony_step(c, 0, "check the key's generation record",
+                         "record seq %llu does not attest the key as sensitive and "
+                         "non-extractable",
+                         (unsigned long long)log.recs[idx].seq);
+        goto out;
+    }
     c->rec_seq = log.recs[idx].seq;
     if ((rc = qt_att_record_hash(log.recs[idx].jws, c->rec_hash)) != QT_OK ||
         (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, c->rec_hash,
@@ -586,15 +610,6 @@ verify_fail(const char *fmt, ...)
 }
 
 static int
-attr_is(const char *payload, const char *attr, const char *want)
-{
-    char pat[64];
-
-    (void)snprintf(pat, sizeof(pat), "\"%s\":%s", attr, want);
-    return strstr(payload, pat) != NULL;
-}
-
-static int
 cmd_verify(int argc, char **argv)
 {
     const char *dir = NULL, *pubkey = NULL;
@@ -661,7 +676,7 @@ cmd_verify(int argc, char **argv)
                          fp);
         goto out;
     }
-    if (!attr_is(payload, "sensitive", "true") || !attr_is(payload, "extractable", "false")) {
+    if (!attested_non_extractable(payload)) {
         ex = verify_fail("record seq %llu: the root key was not generated sensitive and "
                          "non-extractable",
                          (unsigned long long)log.recs[idx].seq);
