@@ -54,6 +54,7 @@
  * verifier checks that both agree.
  */
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,11 @@ parse_line(const char *line, size_t len, size_t lineno, struct qt_att_log *log, 
     json_object *o = NULL, *seq, *jws;
     qt_rc rc = QT_E_FORMAT;
 
+    if (len > (size_t)INT_MAX) {
+        json_tokener_free(tok);
+        (void)snprintf(err, errlen, "line %zu: too long", lineno);
+        return QT_E_FORMAT;
+    }
     if (tok == NULL) {
         return QT_E_NOMEM;
     }
