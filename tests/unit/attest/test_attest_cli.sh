@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# 'qtoken attest' and 'qtoken ceremony' without the PKCS#11 module:
+#   test_attest_cli.sh QTOKEN ATT_MKLOG
+# the attestation key (created at first use from the sim QRNG, mode 0600,
+# fingerprint = SPKI SHA-256 as openssl computes it), its CA certificate,
+# verify/show on logs built by att_mklog, exit codes (0 valid, 1 invalid,
+# 2 usage, 4 not found), and the ceremony's argument errors.
+# Ends with 'N passed, N failed'.
+set -u
+QTOKEN=$(readlink -f -- "${1:?usage: test_attest_cli.sh QTOKEN ATT_MKLOG}")
+MKLOG=$(readlink -f -- "${2:?att_mklog}")
+T=$(mktemp -d "${TMPDIR:-/tmp}/qt-attcli.XXXXXX")
+trap 'rm -rf -- "$T"' EXIT
+export QTOKEN_STORE=$T/store QTOKEN_DEVICE=sim
+unset QTOKEN_CONF QTOKEN_PIN
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+ko() { fail=$((fail + 1)); echo "FAIL - $*"; }
+
+# expect CODE PATTERN DESC CMD...: exit status CODE and PATTERN (grep -E) in stdout+stderr.
+expect() {
+    local code=$1 pat=$2 desc=$3 rc
+    shift 3
+    "$@" </dev/null >"$T/out" 2>&1
+    rc=$?
+    if [ "$rc" -eq "$code" ] && grep -Eq -- "$pat" "$T/out"; then
+        ok "$desc"
+    else
+        ko "$desc (exit $rc, wanted $code and /$pat/)"
+        sed 's/^/    | /' "$T/out" | tail -10
+    fi
+}
+
+expect 0 "BEGIN PUBLIC KEY" "attest pubkey creates the key at first use" "$QTOKEN" attest pubkey
+cp "$T/out" "$T/pub.pem"
+fp=$(openssl pkey -pubin -in "$T/pub.pem" -outform DER | sha256sum | cut -c1-64)
+expect 0 "# $fp" "the fingerprint is the SPKI SHA-256 (openssl)" cat "$T/pub.pem"
+expect 0 "^600$" "attest-key.pem has mode 0600" \
+    stat -c %a "$QTOKEN_STORE/installation/attest-key.pem"
+expect 0 "^700$" "the installation directory has mode 0700" \
+    stat -c %a "$QTOKEN_STORE/installation"
+expect 0 "\"fingerprint\":\"$fp\"" "attest pubkey --json, same key the second time" \
+    "$QTOKEN" attest pubkey --json
+expect 0 "ES256" "--json is JSON" sh -c "'$QTOKEN' attest pubkey --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[\"alg\"])'"
+expect 0 "CA:TRUE" "attest ca: a CA certificate" sh -c \
+    "'$QTOKEN' attest ca --out '$T/ca.pem' && openssl x509 -in '$T/ca.pem' -noout -text"
+expect 0 "^$fp" "... for the attestation key" sh -c \
+    "openssl x509 -in '$T/ca.pem' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"
+expect 0 ": OK" "... self-signed, openssl verifies it" openssl verify -CAfile "$T/ca.pem" "$T/ca.pem"
+
+# Logs made by the record builder (att_mklog), checked by the CLI.
+mkdir -p "$T/log"
+"$MKLOG" "$T/log" p256 5 || ko "att_mklog"
+L=$T/log/log.jsonl
+P=$T/log/pub.pem
+expect 0 "^valid: 5 records.*JOSE-TEST-0001" "attest verify: a valid log (exit 0)" \
+    "$QTOKEN" attest verify "$L" --pubkey "$P"
+expect 0 "head: seq 5 sha256 [0-9a-f]{64}" "... prints the head to pin" \
+    "$QTOKEN" attest verify "$L" --pubkey "$P"
+expect 1 "record seq 1 .*signature" "attest verify: another key (exit 1)" \
+    "$QTOKEN" attest verify "$L" --pubkey "$T/pub.pem"
+sed '3s/"jws":"eyJ/"jws":"eyK/' "$L" >"$T/bad.jsonl"
+expect 1 "record seq 3 \\(line 3\\)" "attest verify: a changed record (exit 1, named)" \
+    "$QTOKEN" attest verify "$T/bad.jsonl" --pubkey "$P"
+sed 4d "$L" >"$T/gap.jsonl"
+expect 1 "record seq 5 .*gap" "attest verify: a deleted record (exit 1, named)" \
+    "$QTOKEN" attest verify "$T/gap.jsonl" --pubkey "$P"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+    openssl pkey -pubout -out "$T/other.pub" 2>/dev/null
+expect 4 "NOT FOUND" "attest verify --key-pubkey: a key not in the log (exit 4)" \
+    "$QTOKEN" attest verify "$L" --pubkey "$P" --key-pubkey "$T/other.pub"
+expect 4 "cannot open" "attest verify: no such file (exit 4)" \
+    "$QTOKEN" attest verify "$T/none.jsonl" --pubkey "$P"
+expect 2 "usage" "attest verify without --pubkey (exit 2)" "$QTOKEN" attest verify "$L"
+expect 0 "keypair-generate" "attest show FILE" "$QTOKEN" attest show "$L"
+expect 0 "simulated +yes" "... shows the entropy evidence" "$QTOKEN" attest show "$L"
+expect 0 "^valid: 5" "attest show FILE --pubkey verifies too" \
+    "$QTOKEN" attest show "$L" --pubkey "$P"
+expect 1 "^INVALID: record seq 3" "attest show --pubkey on a changed log (exit 1)" \
+    "$QTOKEN" attest show "$T/bad.jsonl" --pubkey "$P"
+expect 4 "no token labelled" "attest export: unknown token (exit 4)" \
+    "$QTOKEN" attest export --token no-such-token
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/o.key" \
+    -out "$T/o.pem" -subj /CN=other -days 1 2>/dev/null
+expect 1 "does not certify" "attest import-cert: a certificate for another key (exit 1)" \
+    "$QTOKEN" attest import-cert "$T/o.pem"
+expect 2 "unknown sub-command" "attest: unknown sub-command (exit 2)" "$QTOKEN" attest frob
+
+# The ceremony's argument errors need no module.
+expect 2 "unknown key type" "ceremony: unknown key type (exit 2)" \
+    "$QTOKEN" ceremony root-ca --token t --key-type dsa:1024 --subject /CN=x --days 1 \
+    --out "$T/c1"
+expect 2 "bad subject" "ceremony: malformed subject (exit 2)" \
+    "$QTOKEN" ceremony root-ca --token t --key-type ec:P-256 --subject "CN" --days 1 \
+    --out "$T/c2"
+expect 2 "days" "ceremony: --days out of range (exit 2)" \
+    "$QTOKEN" ceremony root-ca --token t --key-type ec:P-256 --subject /CN=x --days 0 \
+    --out "$T/c3"
+expect 2 "usage" "ceremony root-ca: missing options (exit 2)" \
+    "$QTOKEN" ceremony root-ca --token t
+expect 1 "attestation.jsonl" "ceremony verify: not a bundle (exit 1)" \
+    "$QTOKEN" ceremony verify "$T" --pubkey "$P"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
