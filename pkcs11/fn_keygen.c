@@ -99,8 +99,10 @@ store_keys(struct qt_session *s, CK_MECHANISM_TYPE mech, struct qt_attrs *pub,
     qt_rc rc;
 
     qt_attrs_init(&evattrs);
-    /* the event sees the private (or secret) key's public attributes */
-    if ((rv = qt_attrs_copy(&evattrs, pub != NULL ? pub : priv)) != CKR_OK) {
+    /* the event sees the private (or secret) key's attributes: its policy
+     * (sensitive, extractable ...) and CKA_PUBLIC_KEY_INFO; attest/ never
+     * reads secret values */
+    if ((rv = qt_attrs_copy(&evattrs, priv)) != CKR_OK) {
         goto out;
     }
     if ((pub != NULL && qt_attrs_bool(pub, CKA_TOKEN, 0)) || qt_attrs_bool(priv, CKA_TOKEN, 0)) {
@@ -682,7 +684,7 @@ unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_B
     if ((rv = qt_attr_finish_key(&a, QT_ORIGIN_UNWRAP, CK_UNAVAILABLE_INFORMATION)) != CKR_OK) {
         goto out;
     }
-    rv = qt_object_create_inlock(s, &a, out);
+    rv = qt_object_create_event_inlock(s, &a, QT_EVENT_KEY_IMPORT, mech->mechanism, out);
 out:
     qt_secret_clear(&val);
     qt_crypto_cipher_free(c);

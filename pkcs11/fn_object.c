@@ -50,6 +50,9 @@ create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_
             (rv = qt_key_complete_import(lc, &a)) != CKR_OK) {
             goto out;
         }
+        rv = qt_object_create_event_inlock(s, &a, QT_EVENT_KEY_IMPORT, CK_UNAVAILABLE_INFORMATION,
+                                           out);
+        goto out;
     }
     rv = qt_object_create_inlock(s, &a, out);
 out:

@@ -190,6 +190,44 @@ out:
 }
 
 CK_RV
+qt_object_create_event_inlock(struct qt_session *s, struct qt_attrs *a, enum qt_event ev,
+                              CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *out)
+{
+    struct qt_attrs evattrs;
+    struct qt_object *o;
+    CK_RV rv;
+    qt_rc rc;
+
+    if (!qt_attrs_bool(a, CKA_TOKEN, 0)) {
+        return qt_object_create_inlock(s, a, out); /* session objects are not logged */
+    }
+    if ((rv = qt_attrs_copy(&evattrs, a)) != CKR_OK) {
+        qt_attrs_clear(a);
+        return rv;
+    }
+    if ((rc = qt_ks_txn_begin(s->slot->tok)) != QT_OK) {
+        rv = qt_rv(rc);
+        qt_attrs_clear(a);
+        goto out;
+    }
+    if ((rv = qt_object_create_inlock(s, a, out)) != CKR_OK) {
+        qt_ks_txn_rollback(s->slot->tok);
+        goto out;
+    }
+    if ((rc = qt_event_record(s->slot, ev, mech, &evattrs)) != QT_OK ||
+        (rc = qt_ks_txn_commit(s->slot->tok)) != QT_OK) {
+        qt_ks_txn_rollback(s->slot->tok);
+        rv = qt_rv(rc);
+        if (qt_object_get_inlock(s, *out, &o) == CKR_OK) {
+            object_drop_inlock(o); /* its row went with the rollback */
+        }
+    }
+out:
+    qt_attrs_clear(&evattrs);
+    return rv;
+}
+
+CK_RV
 qt_object_update_inlock(struct qt_object *o, struct qt_attrs *a)
 {
     CK_RV rv = CKR_OK;

@@ -271,6 +271,19 @@ void qt_op_end(struct qt_op *op);
 /* Starts operation k: CKR_OPERATION_ACTIVE if one is active. */
 CK_RV qt_op_begin(struct qt_session *s, enum qt_op_kind k, struct qt_op **out);
 
+/* ---- events (events.c) ------------------------------------------------- */
+
+enum qt_event {
+    QT_EVENT_TOKEN_INIT = 0,
+    QT_EVENT_KEY_GENERATE,
+    QT_EVENT_KEY_DESTROY,
+    QT_EVENT_KEY_IMPORT,
+    QT_EVENT_PIN_INIT,
+    QT_EVENT_PIN_CHANGE,
+    QT_EVENT_LOGIN_FAILURE,
+    QT_EVENT_HEALTH_FAILURE,
+};
+
 /* ---- objects (object.c) ------------------------------------------------ */
 
 struct qt_object {
@@ -292,6 +305,10 @@ CK_RV qt_object_attrs_inlock(struct qt_object *obj, struct qt_attrs *out);
  * RW session, private -> user logged in) and stores it.  Takes ownership of
  * *a (cleared on return). */
 CK_RV qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HANDLE *out);
+/* As qt_object_create_inlock; for a token object the creation and the
+ * attestation event ev commit in one keystore transaction. */
+CK_RV qt_object_create_event_inlock(struct qt_session *s, struct qt_attrs *a, enum qt_event ev,
+                                    CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *out);
 /* Replaces the attributes of obj with *a (takes ownership). */
 CK_RV qt_object_update_inlock(struct qt_object *obj, struct qt_attrs *a);
 /* Destroys obj (keystore row too); frees it. */
@@ -312,18 +329,6 @@ CK_RV qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_U
 /* Whether the session may modify/destroy obj (token -> RW session,
  * private -> user logged in). */
 CK_RV qt_object_writable_inlock(struct qt_session *s, struct qt_object *obj);
-
-/* ---- events (events.c) ------------------------------------------------- */
-
-enum qt_event {
-    QT_EVENT_TOKEN_INIT = 0,
-    QT_EVENT_KEY_GENERATE,
-    QT_EVENT_KEY_DESTROY,
-    QT_EVENT_PIN_INIT,
-    QT_EVENT_PIN_CHANGE,
-    QT_EVENT_LOGIN_FAILURE,
-    QT_EVENT_HEALTH_FAILURE,
-};
 
 /* Called inside the keystore transaction of a token event (see events.c). */
 qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
