@@ -116,7 +116,7 @@ op_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, CK_OBJ
     const struct qt_mech_info *mi;
     struct qt_crypto_mech m;
     struct op_ctx *c = NULL;
-    struct qt_session *s;
+    struct qt_session *s, *locked = NULL;
     struct qt_object *o;
     struct qt_attrs a;
     struct qt_op *op;
@@ -134,6 +134,8 @@ op_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, CK_OBJ
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
+    qt_session_ops_lock(s);
+    locked = s;
     if ((rv = qt_op_begin(s, kind, &op)) != CKR_OK) {
         goto out;
     }
@@ -211,28 +213,45 @@ op_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, CK_OBJ
     op->free_ctx = op_ctx_free;
     c = NULL;
 out:
+    if (locked != NULL) {
+        qt_session_ops_unlock(locked);
+    }
     op_ctx_free(c);
     qt_attrs_clear(&a);
     qt_unlock();
     return rv;
 }
 
-/* Looks up session h's active operation of `kind`. */
+/* Looks up session h's active operation of `kind` and takes the session's
+ * operation lock, then drops the module lock: the data calls run with only
+ * the session locked (p11.h, lock order).  Release with op_leave. */
 static CK_RV
-op_get_inlock(CK_SESSION_HANDLE h, enum qt_op_kind kind, struct qt_op **op, struct op_ctx **c)
+op_enter(CK_SESSION_HANDLE h, enum qt_op_kind kind, struct qt_session **s, struct qt_op **op,
+         struct op_ctx **c)
 {
-    struct qt_session *s;
     CK_RV rv;
 
-    if ((rv = qt_session_get_inlock(h, &s)) != CKR_OK) {
+    if ((rv = qt_lock()) != CKR_OK) {
         return rv;
     }
-    if (s->ops[kind].stage == QT_STAGE_NONE) {
-        return CKR_OPERATION_NOT_INITIALIZED;
+    if ((rv = qt_session_get_inlock(h, s)) == CKR_OK) {
+        qt_session_ops_lock(*s);
+        if ((*s)->ops[kind].stage == QT_STAGE_NONE) {
+            qt_session_ops_unlock(*s);
+            rv = CKR_OPERATION_NOT_INITIALIZED;
+        } else {
+            *op = &(*s)->ops[kind];
+            *c = (*op)->ctx;
+        }
     }
-    *op = &s->ops[kind];
-    *c = (*op)->ctx;
-    return CKR_OK;
+    qt_unlock();
+    return rv;
+}
+
+static void
+op_leave(struct qt_session *s)
+{
+    qt_session_ops_unlock(s);
 }
 
 /* Ends the operation unless the result keeps it (5.2). */
@@ -296,17 +315,15 @@ static CK_RV
 cipher_single(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen,
               CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, kind, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, kind, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if ((in == NULL && inlen > 0) || outlen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -330,7 +347,7 @@ cipher_single(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULON
         op->stage = QT_STAGE_SINGLE;
     }
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
@@ -338,17 +355,15 @@ static CK_RV
 cipher_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen,
               CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, kind, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, kind, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if ((in == NULL && inlen > 0) || outlen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -372,24 +387,22 @@ cipher_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULON
     }
     rv = op_after(op, enc_rv(rc, kind == QT_OP_ENCRYPT), 1);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 cipher_final(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, kind, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, kind, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (outlen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -414,7 +427,7 @@ cipher_final(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR out, CK_ULON
     }
     rv = op_after(op, enc_rv(rc, kind == QT_OP_ENCRYPT), 0);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
@@ -499,17 +512,15 @@ static CK_RV
 digest_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,
               CK_ULONG_PTR outlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t need, n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_DIGEST, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if ((in == NULL && inlen > 0) || outlen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -534,22 +545,20 @@ digest_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR o
     }
     rv = op_after(op, sig_rv(rc), 0);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_DIGEST, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (in == NULL && inlen > 0) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -562,14 +571,14 @@ digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen)
     op->stage = QT_STAGE_UPDATE;
     rv = op_after(op, sig_rv(qt_crypto_digest_update(c->digest, in, (size_t)inlen)), 1);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hk)
 {
-    struct qt_session *s;
+    struct qt_session *s, *locked = NULL;
     struct qt_object *o;
     const struct qt_attr *v;
     struct op_ctx *c;
@@ -581,10 +590,17 @@ digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hk)
     if ((rv = qt_lock()) != CKR_OK) {
         return rv;
     }
-    if ((rv = op_get_inlock(h, QT_OP_DIGEST, &op, &c)) != CKR_OK) {
+    if ((rv = qt_session_get_inlock(h, &s)) != CKR_OK) {
         goto out;
     }
-    (void)qt_session_get_inlock(h, &s);
+    qt_session_ops_lock(s);
+    locked = s;
+    op = &s->ops[QT_OP_DIGEST];
+    c = op->ctx;
+    if (op->stage == QT_STAGE_NONE) {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+        goto out;
+    }
     if (op->stage == QT_STAGE_SINGLE) {
         rv = op_after(op, CKR_OPERATION_ACTIVE, 0);
         goto out;
@@ -602,6 +618,9 @@ digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hk)
     op->stage = QT_STAGE_UPDATE;
     rv = op_after(op, sig_rv(qt_crypto_digest_update(c->digest, v->val, v->len)), 1);
 out:
+    if (locked != NULL) {
+        qt_session_ops_unlock(locked);
+    }
     qt_attrs_clear(&a);
     qt_unlock();
     return rv;
@@ -610,17 +629,15 @@ out:
 static CK_RV
 digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_DIGEST, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (outlen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -637,7 +654,7 @@ digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
     }
     rv = op_after(op, sig_rv(rc), out == NULL);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
@@ -678,17 +695,15 @@ static CK_RV
 sign_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR sig,
             CK_ULONG_PTR siglen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t need, n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_SIGN, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_SIGN, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if ((in == NULL && inlen > 0) || siglen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -714,22 +729,20 @@ sign_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR sig
     }
     rv = op_after(op, sig_rv(rc), 0);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 sv_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULONG inlen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, kind, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, kind, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (in == NULL && inlen > 0) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -746,24 +759,22 @@ sv_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULONG in
     op->stage = QT_STAGE_UPDATE;
     rv = op_after(op, sig_rv(qt_crypto_sign_update(c->sign, in, (size_t)inlen)), 1);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     size_t n;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_SIGN, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_SIGN, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (siglen == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -784,7 +795,7 @@ sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
     }
     rv = op_after(op, sig_rv(rc), sig == NULL);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
@@ -792,16 +803,14 @@ static CK_RV
 verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR sig,
               CK_ULONG siglen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_VERIFY, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_VERIFY, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if ((in == NULL && inlen > 0) || sig == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -821,22 +830,20 @@ verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR s
     }
     rv = op_after(op, sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)), 0);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 
 static CK_RV
 verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
 {
+    struct qt_session *s;
     struct op_ctx *c;
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_lock()) != CKR_OK) {
+    if ((rv = op_enter(h, QT_OP_VERIFY, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((rv = op_get_inlock(h, QT_OP_VERIFY, &op, &c)) != CKR_OK) {
-        goto out;
     }
     if (sig == NULL) {
         rv = op_after(op, CKR_ARGUMENTS_BAD, 0);
@@ -852,7 +859,7 @@ verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
     }
     rv = op_after(op, sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)), 0);
 out:
-    qt_unlock();
+    op_leave(s);
     return rv;
 }
 

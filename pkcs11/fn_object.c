@@ -380,7 +380,7 @@ static CK_RV
 find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
     struct find_state *f = NULL;
-    struct qt_session *s;
+    struct qt_session *s, *locked = NULL;
     struct qt_op *op;
     CK_RV rv;
 
@@ -394,6 +394,8 @@ find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
+    qt_session_ops_lock(s);
+    locked = s;
     if ((rv = qt_op_begin(s, QT_OP_FIND, &op)) != CKR_OK) {
         goto out;
     }
@@ -412,6 +414,9 @@ find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
     op->free_ctx = find_state_free;
     f = NULL;
 out:
+    if (locked != NULL) {
+        qt_session_ops_unlock(locked);
+    }
     free(f);
     qt_unlock();
     return rv;
@@ -449,15 +454,17 @@ find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULO
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
+    qt_session_ops_lock(s);
     if (s->ops[QT_OP_FIND].stage == QT_STAGE_NONE) {
         rv = CKR_OPERATION_NOT_INITIALIZED;
-        goto out;
+    } else {
+        f = s->ops[QT_OP_FIND].ctx;
+        while (k < max && f->pos < f->n) {
+            out[k++] = f->h[f->pos++];
+        }
+        *count = k;
     }
-    f = s->ops[QT_OP_FIND].ctx;
-    while (k < max && f->pos < f->n) {
-        out[k++] = f->h[f->pos++];
-    }
-    *count = k;
+    qt_session_ops_unlock(s);
 out:
     qt_unlock();
     return rv;
@@ -490,11 +497,13 @@ find_final(CK_SESSION_HANDLE h)
     if ((rv = qt_session_get_inlock(h, &s)) != CKR_OK) {
         goto out;
     }
+    qt_session_ops_lock(s);
     if (s->ops[QT_OP_FIND].stage == QT_STAGE_NONE) {
         rv = CKR_OPERATION_NOT_INITIALIZED;
-        goto out;
+    } else {
+        qt_op_end(&s->ops[QT_OP_FIND]);
     }
-    qt_op_end(&s->ops[QT_OP_FIND]);
+    qt_session_ops_unlock(s);
 out:
     qt_unlock();
     return rv;

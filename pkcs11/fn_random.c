@@ -19,7 +19,7 @@ static CK_RV
 generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 {
     struct qt_session *s;
-    struct qt_drbg *d;
+    struct qt_drbg *d = NULL;
     size_t done = 0;
     CK_RV rv;
     qt_rc rc = QT_OK;
@@ -27,16 +27,19 @@ generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
     if ((rv = qt_lock()) != CKR_OK) {
         return rv;
     }
-    if ((rv = qt_session_get_inlock(h, &s)) != CKR_OK) {
-        goto out;
+    if ((rv = qt_session_get_inlock(h, &s)) == CKR_OK) {
+        if (out == NULL && len > 0) {
+            rv = CKR_ARGUMENTS_BAD;
+        } else {
+            rv = qt_module_drbg_inlock(&d);
+        }
     }
-    if (out == NULL && len > 0) {
-        rv = CKR_ARGUMENTS_BAD;
-        goto out;
+    qt_unlock();
+    if (rv != CKR_OK) {
+        return rv;
     }
-    if ((rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
-        goto out;
-    }
+    /* the DRBG locks itself (drbg.h): generate without the module lock so
+     * threads on other sessions go on meanwhile */
     while (done < (size_t)len && rc == QT_OK) {
         size_t n = (size_t)len - done;
 
@@ -50,8 +53,6 @@ generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
         qt_wipe(out, (size_t)len); /* fail closed: nothing partial leaves */
         rv = qt_rv(rc);
     }
-out:
-    qt_unlock();
     return rv;
 }
 

@@ -204,8 +204,13 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
     if (who == CKU_CONTEXT_SPECIFIC) {
         /* PKCS#11 3.0 5.6: only for an operation on a key that needs it
          * (CKA_ALWAYS_AUTHENTICATE); re-checks the user's PIN */
-        if (s->ops[QT_OP_SIGN].stage == QT_STAGE_NONE &&
-            s->ops[QT_OP_DECRYPT].stage == QT_STAGE_NONE) {
+        int active;
+
+        qt_session_ops_lock(s);
+        active = s->ops[QT_OP_SIGN].stage != QT_STAGE_NONE ||
+                 s->ops[QT_OP_DECRYPT].stage != QT_STAGE_NONE;
+        qt_session_ops_unlock(s);
+        if (!active) {
             rv = CKR_OPERATION_NOT_INITIALIZED;
             goto out;
         }
@@ -348,11 +353,13 @@ session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
         return rv;
     }
     if ((rv = qt_session_get_inlock(h, &s)) == CKR_OK) {
+        qt_session_ops_lock(s);
         for (size_t i = 0; i < QT_ARRAY_LEN(map); i++) {
             if (flags & map[i].flag) {
                 qt_op_end(&s->ops[map[i].op]);
             }
         }
+        qt_session_ops_unlock(s);
     }
     qt_unlock();
     return rv;

@@ -8,7 +8,8 @@
  * CKA_EC_PARAMS and DER CKA_EC_POINT, CKA_PUBLIC_KEY_INFO, CKA_CHECK_VALUE),
  * and writing the attributes of generated keys.
  *
- * Reference counts change only under the module lock.
+ * Reference counts are atomic: an operation drops its key outside the
+ * module lock (p11.h, lock order).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ qt_key_ref_put(struct qt_key_ref *r)
     if (r == NULL) {
         return;
     }
-    if (--r->refs == 0) {
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         qt_crypto_key_free(r->key);
         free(r);
     }
@@ -31,7 +32,7 @@ qt_key_ref_put(struct qt_key_ref *r)
 struct qt_key_ref *
 qt_key_ref_get(struct qt_key_ref *r)
 {
-    r->refs++;
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
     return r;
 }
 

@@ -11,7 +11,7 @@
 #include "p11.h"
 
 /* A crypto key shared by its object and the operations using it.  Counts
- * change under the module lock only; the last put frees the key. */
+ * are atomic; the last put frees the key. */
 struct qt_key_ref {
     struct qt_crypto_key *key;
     unsigned refs;

@@ -15,9 +15,17 @@
  * Locking: one module mutex (qt_lock/qt_unlock).  Functions whose name ends
  * in _inlock must be called with it held.  Lock order, outermost first:
  *   1. the module mutex (module.c)
- *   2. the entropy pipeline's own mutex and OpenSSL's DRBG locks (taken
+ *   2. a session's operation mutex (struct qt_session.busy): guards the
+ *      session's operations (s->ops).  Taken only while holding the module
+ *      mutex, after looking the session up; the data calls of an operation
+ *      (C_Sign, C_Encrypt ...) then drop the module mutex and run the crypto
+ *      holding only this one, so threads on different sessions work in
+ *      parallel.  Nothing holding it takes the module mutex.  A session is
+ *      freed only under the module mutex after taking (waiting for) it.
+ *   3. the entropy pipeline's own mutex and OpenSSL's DRBG locks (taken
  *      inside qt_drbg_* calls; they never call back into this layer)
- * No other lock exists in this layer.
+ * Key references (struct qt_key_ref) are counted atomically, so an
+ * operation can drop its key without the module mutex.
  */
 #ifndef QT_PKCS11_P11_H
 #define QT_PKCS11_P11_H
@@ -251,6 +259,7 @@ struct qt_op {
 };
 
 struct qt_session {
+    pthread_mutex_t busy;             /* guards ops (lock order: module, then this) */
     CK_SESSION_HANDLE handle;
     struct qt_slot *slot;
     CK_FLAGS flags;                   /* CKF_SERIAL_SESSION | CKF_RW_SESSION */
@@ -266,7 +275,10 @@ void qt_session_close_inlock(struct qt_session *s);
 void qt_sessions_free_inlock(void);
 /* CKS_* state from the slot's login and the session flags. */
 CK_STATE qt_session_state(const struct qt_session *s);
-/* Ends operation k (frees its context). */
+/* The session's operation mutex (see the lock order at the top). */
+void qt_session_ops_lock(struct qt_session *s);
+void qt_session_ops_unlock(struct qt_session *s);
+/* Ends operation k (frees its context); needs the session's ops lock. */
 void qt_op_end(struct qt_op *op);
 /* Starts operation k: CKR_OPERATION_ACTIVE if one is active. */
 CK_RV qt_op_begin(struct qt_session *s, enum qt_op_kind k, struct qt_op **out);

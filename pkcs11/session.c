@@ -31,10 +31,15 @@ qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         return CKR_HOST_MEMORY;
     }
+    if (pthread_mutex_init(&s->busy, NULL) != 0) {
+        free(s);
+        return CKR_CANT_LOCK;
+    }
     s->handle = qt_mod->next_session++;
     s->slot = slot;
     s->flags = flags;
     if ((rv = qt_map_put(&qt_mod->sessions, (uint64_t)s->handle, s)) != CKR_OK) {
+        pthread_mutex_destroy(&s->busy);
         free(s);
         return rv;
     }
@@ -44,6 +49,32 @@ qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *
     }
     *out = s->handle;
     return CKR_OK;
+}
+
+void
+qt_session_ops_lock(struct qt_session *s)
+{
+    pthread_mutex_lock(&s->busy);
+}
+
+void
+qt_session_ops_unlock(struct qt_session *s)
+{
+    pthread_mutex_unlock(&s->busy);
+}
+
+/* Ends every operation and frees s; the module mutex is held, so no other
+ * thread can reach s any more once its in-flight call (if any) is done. */
+static void
+session_release(struct qt_session *s)
+{
+    qt_session_ops_lock(s);
+    for (int k = 0; k < QT_OP__COUNT; k++) {
+        qt_op_end(&s->ops[k]);
+    }
+    qt_session_ops_unlock(s);
+    pthread_mutex_destroy(&s->busy);
+    free(s);
 }
 
 void
@@ -75,21 +106,20 @@ void
 qt_session_close_inlock(struct qt_session *s)
 {
     struct qt_slot *slot = s->slot;
+    CK_SESSION_HANDLE h = s->handle;
+    int rw = (s->flags & CKF_RW_SESSION) != 0;
 
-    for (int k = 0; k < QT_OP__COUNT; k++) {
-        qt_op_end(&s->ops[k]);
-    }
-    qt_object_drop_session_inlock(slot, s->handle, 0);
-    qt_map_del(&qt_mod->sessions, (uint64_t)s->handle);
+    qt_map_del(&qt_mod->sessions, (uint64_t)h);
+    session_release(s);
+    qt_object_drop_session_inlock(slot, h, 0);
     slot->sessions--;
-    if (s->flags & CKF_RW_SESSION) {
+    if (rw) {
         slot->rw_sessions--;
     }
     if (slot->sessions == 0) {
         /* PKCS#11 3.0 5.6: closing the last session logs the token out */
         qt_slot_logout_inlock(slot);
     }
-    free(s);
 }
 
 CK_STATE
@@ -110,13 +140,8 @@ qt_session_state(const struct qt_session *s)
 static void
 session_free(void *val, void *ctx)
 {
-    struct qt_session *s = val;
-
     (void)ctx;
-    for (int k = 0; k < QT_OP__COUNT; k++) {
-        qt_op_end(&s->ops[k]);
-    }
-    free(s);
+    session_release(val);
 }
 
 void

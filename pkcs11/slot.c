@@ -133,9 +133,11 @@ end_ops(void *val, void *ctx)
     struct qt_session *sess = val;
 
     if (sess->slot == ctx) {
+        qt_session_ops_lock(sess);
         for (int k = 0; k < QT_OP__COUNT; k++) {
             qt_op_end(&sess->ops[k]);
         }
+        qt_session_ops_unlock(sess);
     }
 }
 
