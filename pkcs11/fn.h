@@ -144,7 +144,8 @@ CK_RV qt_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                    CK_ULONG_PTR pulWrappedKeyLen);
 CK_RV qt_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                      CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
-                     CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
+                     CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                     CK_ULONG ulAttributeCount,
                      CK_OBJECT_HANDLE_PTR phKey);
 CK_RV qt_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                      CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,

@@ -480,7 +480,8 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
         goto out;
     }
     if (qt_attrs_class(&ka) != CKO_SECRET_KEY) {
-        rv = qt_attrs_class(&ka) == CKO_PRIVATE_KEY ? CKR_KEY_NOT_WRAPPABLE : CKR_KEY_HANDLE_INVALID;
+        rv = qt_attrs_class(&ka) == CKO_PRIVATE_KEY ? CKR_KEY_NOT_WRAPPABLE
+                                                    : CKR_KEY_HANDLE_INVALID;
         goto out;
     }
     if (!qt_attrs_bool(&ka, CKA_EXTRACTABLE, 0)) {

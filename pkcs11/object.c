@@ -400,14 +400,46 @@ tmpl_wants_session_only(const CK_ATTRIBUTE *tmpl, CK_ULONG n, int *token_only)
     return 0;
 }
 
+static int
+has_unknown_inlock(struct qt_slot *s, const uint64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (qt_map_get(&qt_mod->token_handles, token_key(s, ids[i])) == NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether id is in the ascending array v (qt_ks_obj_find's order). */
+static int
+id_in(const uint64_t *v, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v[mid] == id) {
+            return 1;
+        }
+        if (v[mid] < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
 CK_RV
 qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                       CK_OBJECT_HANDLE **out, size_t *count)
 {
     struct find_ctx f = {.s = s, .tmpl = tmpl, .n = n, .rv = CKR_OK};
     struct qt_attr *kt = NULL;
-    uint64_t *ids = NULL;
-    size_t nids = 0;
+    uint64_t *ids = NULL, *pids = NULL;
+    size_t nids = 0, npids = 0;
     int token_only = 0;
     int array_attr = 0;
     int recheck = 0;
@@ -436,7 +468,7 @@ qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n
         goto done;
     }
     if (!tmpl_wants_session_only(tmpl, n, &token_only)) {
-        if (n > 0 && (kt = calloc(n, sizeof(*kt))) == NULL) {
+        if ((kt = calloc(n + 1, sizeof(*kt))) == NULL) {
             rv = CKR_HOST_MEMORY;
             goto done;
         }
@@ -449,14 +481,27 @@ qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n
             rv = qt_rv(rc);
             goto done;
         }
+        if (!recheck && s->slot->login == CKU_USER && has_unknown_inlock(s->slot, ids, nids)) {
+            /* objects seen for the first time: which are private (their
+             * handles die at logout)?  One indexed query instead of reading
+             * each object (a first search among 10,000 stays fast). */
+            static CK_BBOOL yes = CK_TRUE;
+
+            kt[n].type = CKA_PRIVATE;
+            kt[n].val = &yes;
+            kt[n].len = sizeof(yes);
+            if ((rc = qt_ks_obj_find(s->slot->tok, kt, (size_t)n + 1, &pids, &npids)) != QT_OK) {
+                rv = qt_rv(rc);
+                goto done;
+            }
+        }
         for (size_t i = 0; i < nids; i++) {
             CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
             struct qt_object *o = qt_map_get(&qt_mod->token_handles, token_key(s->slot, ids[i]));
 
-            if (o == NULL || recheck) {
-                /* first sight: learn whether it is private (for visibility
-                 * after logout); with secret attribute types in the
-                 * template, match here, where sensitivity is known */
+            if (recheck) {
+                /* secret attribute types in the template: match here,
+                 * where sensitivity is known */
                 struct qt_attr *v = NULL;
                 size_t nv = 0;
                 struct qt_attrs a;
@@ -466,19 +511,21 @@ qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n
                     continue; /* destroyed meanwhile */
                 }
                 qt_attrs_take(&a, v, nv);
-                match = !recheck || qt_attr_match(&a, tmpl, n);
-                if (o == NULL) {
-                    rv = qt_object_token_handle_inlock(s->slot, ids[i],
-                                                       qt_attrs_bool(&a, CKA_PRIVATE, 1), &h);
-                } else {
-                    h = o->handle;
-                }
+                match = qt_attr_match(&a, tmpl, n);
+                rv = qt_object_token_handle_inlock(s->slot, ids[i],
+                                                   qt_attrs_bool(&a, CKA_PRIVATE, 1), &h);
                 qt_attrs_clear(&a);
                 if (rv != CKR_OK) {
                     goto done;
                 }
                 if (!match) {
                     continue;
+                }
+            } else if (o == NULL) {
+                rv = qt_object_token_handle_inlock(s->slot, ids[i],
+                                                   id_in(pids, npids, ids[i]), &h);
+                if (rv != CKR_OK) {
+                    goto done;
                 }
             } else {
                 h = o->handle;
@@ -504,6 +551,7 @@ qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n
 done:
     free(kt);
     free(ids);
+    free(pids);
     if (rv != CKR_OK) {
         free(f.out);
         return rv;

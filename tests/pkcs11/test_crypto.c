@@ -249,7 +249,8 @@ ossl_cipher(const EVP_CIPHER *ci, const unsigned char *key, const unsigned char 
 Test(crypto, aes_modes_vs_openssl)
 {
     CK_SESSION_HANDLE h = p11t_user_session();
-    static const unsigned char key[32] = {0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static const unsigned char key[32] = {0x42, 1, 2,  3,  4,  5,  6,  7,  8,
+                                          9,    10, 11, 12, 13, 14, 15, 16};
     unsigned char iv[16] = {7, 6, 5, 4, 3, 2, 1};
     unsigned char data[64], want[96], got[96];
     CK_OBJECT_HANDLE k = aes_import(h, key, 32);

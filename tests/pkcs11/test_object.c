@@ -57,7 +57,8 @@ Test(object, create_template_errors)
     CK_ATTRIBUTE none[] = {{CKA_LABEL, "x", 1}};
     CK_ATTRIBUTE badcls[] = {{CKA_CLASS, &c_hw, sizeof(c_hw)}};
     CK_ATTRIBUTE unknown[] = {{CKA_CLASS, &c_data, sizeof(c_data)}, {CKA_MODULUS, "x", 1}};
-    CK_ATTRIBUTE vendor[] = {{CKA_CLASS, &c_data, sizeof(c_data)}, {CKA_VENDOR_DEFINED | 5, "x", 1}};
+    CK_ATTRIBUTE vendor[] = {{CKA_CLASS, &c_data, sizeof(c_data)},
+                             {CKA_VENDOR_DEFINED | 5, "x", 1}};
     CK_ATTRIBUTE shortbool[] = {{CKA_CLASS, &c_data, sizeof(c_data)}, {CKA_TOKEN, &bad_len, 4}};
     CK_ATTRIBUTE badbool[] = {{CKA_CLASS, &c_data, sizeof(c_data)}, {CKA_TOKEN, &two, 1}};
     CK_ATTRIBUTE shortclass[] = {{CKA_CLASS, &c_data, 3}};

@@ -191,3 +191,44 @@ Test(session, session_cancel_and_state_functions)
     CK_RV_EQ(F->C_GetOperationState(h, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
     CK_RV_EQ(F->C_SetOperationState(h, (CK_BYTE *)"x", 1, 0, 0), CKR_FUNCTION_NOT_SUPPORTED);
 }
+
+/* Handles met first through C_FindObjects (after a restart) are classified
+ * private or public correctly: the private one dies at logout. */
+Test(session, found_private_handles_die_at_logout)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE priv[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1}, {CKA_LABEL, "p", 1}};
+    CK_ATTRIBUTE pub[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1},
+                          {CKA_PRIVATE, &no, 1}, {CKA_LABEL, "q", 1}};
+    CK_ATTRIBUTE all = {CKA_CLASS, &cls, sizeof(cls)};
+    CK_OBJECT_HANDLE o[8], tmp;
+    CK_ULONG n = 0;
+    unsigned char buf[4];
+    CK_ATTRIBUTE lbl = {CKA_LABEL, buf, sizeof(buf)};
+    int privs = 0, pubs = 0;
+
+    CK_OK(F->C_CreateObject(h, priv, 4, &tmp));
+    CK_OK(F->C_CreateObject(h, pub, 4, &tmp));
+    CK_OK(F->C_Finalize(NULL));
+    CK_OK(F->C_Initialize(NULL));
+    h = p11t_user_session();
+    CK_OK(F->C_FindObjectsInit(h, &all, 1));
+    CK_OK(F->C_FindObjects(h, o, 8, &n));
+    CK_OK(F->C_FindObjectsFinal(h));
+    cr_assert_eq(n, 2);
+    CK_OK(F->C_Logout(h));
+    for (CK_ULONG i = 0; i < n; i++) {
+        lbl.ulValueLen = sizeof(buf);
+        if (F->C_GetAttributeValue(h, o[i], &lbl, 1) == CKR_OK) {
+            pubs++;
+            cr_assert_eq(buf[0], 'q');
+        } else {
+            privs++;
+        }
+    }
+    cr_assert_eq(pubs, 1);
+    cr_assert_eq(privs, 1);
+}
