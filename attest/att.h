@@ -258,6 +258,11 @@ qt_rc qt_att_log_verify(const struct qt_att_log *log, EVP_PKEY *pub,
 qt_rc qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *index,
                           char **payload) QT_MUST_CHECK;
 
+/* One line saying where a record's entropy came from, e.g. "entropy: sim
+ * SIM-a56d4181f0f63b93 (SIMULATED, not quantum)" or "entropy: chardev
+ * CHR-... H 7.9000"; "" when the record has no entropy evidence. */
+void qt_att_payload_entropy_summary(const char *payload, char *out, size_t outlen);
+
 /* Writes a readable rendering of one record's payload (JSON text) to f. */
 void qt_att_payload_print(const char *payload, FILE *f);
 
@@ -273,13 +278,14 @@ void qt_att_payload_print(const char *payload, FILE *f);
 
 /* Issues an X.509 v3 certificate for pub: subject CN=<label> (or the
  * fingerprint when label is NULL/empty), serialNumber=<token serial>,
- * O=qtoken attested key; issuer = qt_att_key_issuer_cert(); validity
+ * O=qtoken attested key, OU=<entropy_ou> (if not NULL: where the key's
+ * randomness came from, qt_att_payload_entropy_summary); issuer = qt_att_key_issuer_cert(); validity
  * `days` (1..36500) from now; random 128-bit serial from k's libctx;
  * basicConstraints CA:FALSE; the record-hash extension with the 32 bytes
  * of rec_hash_hex; signed by the attestation key.  *out owned by caller. */
 qt_rc qt_att_cert_issue(const struct qt_att_key *k, EVP_PKEY *pub, const char *label,
-                        const char *token_serial, const char *rec_hash_hex, int days,
-                        X509 **out) QT_MUST_CHECK;
+                        const char *token_serial, const char *entropy_ou, const char *rec_hash_hex,
+                        int days, X509 **out) QT_MUST_CHECK;
 
 /* Reads the record-hash extension of cert into hex (QT_E_NOTFOUND if absent). */
 qt_rc qt_att_cert_record_hash(X509 *cert, char hex[QT_ATT_HASH_HEX]) QT_MUST_CHECK;

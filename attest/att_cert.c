@@ -100,7 +100,8 @@ out:
 }
 
 static qt_rc
-subject_name(X509 *cert, const char *label, const char *fallback_cn, const char *serial)
+subject_name(X509 *cert, const char *label, const char *fallback_cn, const char *serial,
+             const char *ou)
 {
     X509_NAME *name = X509_NAME_new();
     const char *cn = (label != NULL && label[0] != '\0') ? label : fallback_cn;
@@ -111,6 +112,9 @@ subject_name(X509 *cert, const char *label, const char *fallback_cn, const char 
     }
     if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                                    (const unsigned char *)"qtoken attested key", -1, -1, 0) == 1 &&
+        (ou == NULL || ou[0] == '\0' ||
+         X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)ou, -1, -1,
+                                    0) == 1) &&
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
                                    0) == 1 &&
         (serial == NULL || serial[0] == '\0' ||
@@ -125,7 +129,8 @@ subject_name(X509 *cert, const char *label, const char *fallback_cn, const char 
 
 qt_rc
 qt_att_cert_issue(const struct qt_att_key *k, EVP_PKEY *pub, const char *label,
-                  const char *token_serial, const char *rec_hash_hex, int days, X509 **out)
+                  const char *token_serial, const char *entropy_ou, const char *rec_hash_hex,
+                  int days, X509 **out)
 {
     uint8_t hash[32];
     char fp[QT_ATT_HASH_HEX];
@@ -151,7 +156,7 @@ qt_att_cert_issue(const struct qt_att_key *k, EVP_PKEY *pub, const char *label,
         X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) == NULL) {
         goto out;
     }
-    if ((rc = subject_name(cert, label, fp, token_serial)) != QT_OK ||
+    if ((rc = subject_name(cert, label, fp, token_serial, entropy_ou)) != QT_OK ||
         (rc = qt_att_cert_serial(k, cert)) != QT_OK ||
         (rc = add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE")) != QT_OK ||
         (rc = add_ext(cert, issuer, NID_subject_key_identifier, "hash")) != QT_OK ||

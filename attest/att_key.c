@@ -136,8 +136,8 @@ load_key(const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
     }
     if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
         /* Only file permissions protect it (FORMAT.md): say so loudly. */
-        qt_log(QT_LOG_WARN, "attest: %s is accessible to other users (mode %03o): chmod 600",
-               path, (unsigned)(st.st_mode & 0777));
+        qt_log(QT_LOG_WARN, "attest: %s is accessible to other users (mode %03o): chmod 600", path,
+               (unsigned)(st.st_mode & 0777));
     }
     pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
     BIO_free(bio);

@@ -285,6 +285,32 @@ print_value(FILE *f, json_object *v, int depth)
 }
 
 void
+qt_att_payload_entropy_summary(const char *payload, char *out, size_t outlen)
+{
+    json_object *p = json_tokener_parse(payload), *e, *sim;
+    const char *type, *serial;
+
+    if (outlen > 0) {
+        out[0] = '\0';
+    }
+    if (p != NULL && json_object_object_get_ex(p, "entropy", &e) &&
+        (type = get_str(e, "device_type")) != NULL) {
+        serial = get_str(e, "device_serial");
+        if (json_object_object_get_ex(e, "simulated", &sim) && json_object_get_boolean(sim)) {
+            (void)snprintf(out, outlen, "entropy: %s %s (SIMULATED, not quantum)", type,
+                           serial != NULL ? serial : "");
+        } else {
+            json_object *h;
+            double hd =
+                json_object_object_get_ex(e, "h_declared", &h) ? json_object_get_double(h) : 0.0;
+            (void)snprintf(out, outlen, "entropy: %s %s H %.4f", type, serial != NULL ? serial : "",
+                           hd);
+        }
+    }
+    json_object_put(p);
+}
+
+void
 qt_att_payload_print(const char *payload, FILE *f)
 {
     json_object *p = json_tokener_parse(payload);

@@ -862,6 +862,7 @@ cmd_key(int argc, char **argv)
     EVP_PKEY *pub = NULL;
     X509 *cert = NULL;
     char fp[QT_ATT_HASH_HEX], rh[QT_ATT_HASH_HEX], serial[17] = "", *pem = NULL;
+    char *payload = NULL, ou[160];
     size_t idx;
     int ex;
     qt_rc rc;
@@ -922,14 +923,15 @@ cmd_key(int argc, char **argv)
         goto out;
     }
     if ((rc = qt_att_spki_sha256(pub, fp)) != QT_OK ||
-        (rc = qt_att_log_find_key(&log, fp, &idx, NULL)) != QT_OK ||
+        (rc = qt_att_log_find_key(&log, fp, &idx, &payload)) != QT_OK ||
         (rc = qt_att_record_hash(log.recs[idx].jws, rh)) != QT_OK) {
         (void)fprintf(stderr, CMD " key: no generation record for '%s' (SPKI SHA-256 %s)\n", label,
                       fp);
         ex = exit_for(rc);
         goto out;
     }
-    if ((rc = qt_att_cert_issue(k, pub, label, serial, rh, (int)days, &cert)) != QT_OK ||
+    qt_att_payload_entropy_summary(payload, ou, sizeof(ou));
+    if ((rc = qt_att_cert_issue(k, pub, label, serial, ou, rh, (int)days, &cert)) != QT_OK ||
         (rc = qt_att_cert_pem(cert, &pem)) != QT_OK) {
         (void)fprintf(stderr, CMD " key: issuing the certificate: %s\n", qt_rc_str(rc));
         ex = exit_for(rc);
@@ -950,6 +952,7 @@ cmd_key(int argc, char **argv)
     }
     ex = QT_EXIT_OK;
 out:
+    free(payload);
     free(pem);
     X509_free(cert);
     EVP_PKEY_free(pub);

@@ -250,7 +250,7 @@ attest_root_key(struct qt_ceremony *c)
 {
     struct qt_att_log log;
     struct qt_att_verify_result res;
-    char *payload = NULL;
+    char *payload = NULL, ou[160];
     size_t idx;
     qt_rc rc;
     int ex = QT_EXIT_FAIL;
@@ -271,6 +271,7 @@ attest_root_key(struct qt_ceremony *c)
         goto out;
     }
     note_key_evidence(c, payload);
+    qt_att_payload_entropy_summary(payload, ou, sizeof(ou));
     if (!attested_non_extractable(payload)) {
         qt_ceremony_step(c, 0, "check the key's generation record",
                          "record seq %llu does not attest the key as sensitive and "
@@ -280,7 +281,7 @@ attest_root_key(struct qt_ceremony *c)
     }
     c->rec_seq = log.recs[idx].seq;
     if ((rc = qt_att_record_hash(log.recs[idx].jws, c->rec_hash)) != QT_OK ||
-        (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, c->rec_hash,
+        (rc = qt_att_cert_issue(c->att, c->pubkey, c->label, c->token_serial, ou, c->rec_hash,
                                 (int)c->days, &c->acert)) != QT_OK ||
         (rc = qt_att_key_issuer_cert(c->att, &c->ca, NULL)) != QT_OK) {
         qt_ceremony_step(c, 0, "issue the key's attestation certificate", "%s", qt_rc_str(rc));

@@ -129,6 +129,8 @@ openssl pkey -in "$W/other.key" -pubout -out "$W/other.pub" 2>/dev/null
 expect 4 "NOT FOUND" "attest verify: a key not in the log is 'not found' (exit 4)" \
     "$QTOKEN" attest verify "$B/attestation.jsonl" --pubkey "$W/att.pem" --key-pubkey "$W/other.pub"
 te_check "the bundle says sim (transcript)" grep -q "SIMULATED" "$B/transcript.txt"
+te_check "the bundle says sim (the key's attestation certificate)" sh -c \
+    "openssl x509 -in '$B/root-attestation.pem' -noout -subject | grep -q 'entropy: sim .*SIMULATED'"
 expect 0 "device_type +sim" "the bundle says sim (keygen record's entropy evidence)" \
     "$QTOKEN" attest show "$B/attestation.jsonl"
 expect 0 "simulated +yes" "the records say simulated: true" \

@@ -122,12 +122,20 @@ issue_and_check(struct qt_att_key *k)
     cr_assert_eq(qt_att_key_issuer_cert(k, &ca, &imported), QT_OK);
     cr_assert_eq(imported, 0);
     cr_assert_eq(X509_check_ca(ca), 1);
-    cr_assert_eq(qt_att_cert_issue(k, subj, "root key", "SER-1", hex, 365, &leaf), QT_OK);
+    cr_assert_eq(qt_att_cert_issue(k, subj, "root key", "SER-1",
+                                   "entropy: sim S (SIMULATED, not quantum)", hex, 365, &leaf),
+                 QT_OK);
     cr_assert_eq(chain_ok(ca, leaf), 1);
+    {
+        char ou[128] = "";
+        X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_organizationalUnitName, ou,
+                                  sizeof(ou));
+        cr_assert_str_eq(ou, "entropy: sim S (SIMULATED, not quantum)");
+    }
     cr_assert_eq(qt_att_cert_record_hash(leaf, back), QT_OK);
     cr_assert_str_eq(back, hex);
     cr_assert_eq(qt_att_cert_record_hash(ca, back), QT_E_NOTFOUND);
-    cr_assert_eq(qt_att_cert_issue(k, subj, "x", "s", "zz", 365, &leaf), QT_E_ARG);
+    cr_assert_eq(qt_att_cert_issue(k, subj, "x", "s", NULL, "zz", 365, &leaf), QT_E_ARG);
     X509_free(leaf);
     X509_free(ca);
     EVP_PKEY_free(subj);
