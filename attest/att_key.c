@@ -148,6 +148,26 @@ load_key(const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
     return QT_OK;
 }
 
+/* A fresh key in libctx.  The key type is named by its OID alias, not "EC" or
+ * "ED25519": OpenSSL 3.0 resolves a legacy name to a NID and asks a default
+ * ENGINE first (a host running 'openssl -engine pkcs11' has libp11 there),
+ * while an OID string reaches only the providers of our libctx. */
+static EVP_PKEY *
+generate(OSSL_LIB_CTX *libctx, enum qt_att_key_type type)
+{
+    int ed = type == QT_ATT_KEY_ED25519;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(libctx, ed ? "1.3.101.112" : "1.2.840.10045.2.1",
+                                                    NULL);
+    EVP_PKEY *pkey = NULL;
+
+    if (pctx != NULL && EVP_PKEY_keygen_init(pctx) > 0 &&
+        (ed || EVP_PKEY_CTX_set_group_name(pctx, "P-256") > 0)) {
+        (void)EVP_PKEY_keygen(pctx, &pkey);
+    }
+    EVP_PKEY_CTX_free(pctx);
+    return pkey;
+}
+
 /* Generates a key in libctx and writes it to path via a temporary file and
  * link(): EEXIST means another process won the race and its key is used. */
 static qt_rc
@@ -165,12 +185,7 @@ create_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, enum qt_att_
         (int)sizeof(tmp)) {
         return QT_E_RANGE;
     }
-    if (type == QT_ATT_KEY_ED25519) {
-        pkey = EVP_PKEY_Q_keygen(libctx, NULL, "ED25519");
-    } else {
-        pkey = EVP_PKEY_Q_keygen(libctx, NULL, "EC", "P-256");
-    }
-    if (pkey == NULL) {
+    if ((pkey = generate(libctx, type)) == NULL) {
         goto out;
     }
     (void)unlink(tmp);

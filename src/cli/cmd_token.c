@@ -12,12 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../attest/att.h"
+#include "../../device/dev.h"
 #include "../../keystore/ks.h"
 #include "../common/conf.h"
 #include "../common/mem.h"
 #include "../drbg/drbg.h"
 #include "../entropy/ent.h"
 #include "cli.h"
+#include "cmd_attest.h"
 #include "cli_pin.h"
 #include "cli_util.h"
 
@@ -304,6 +307,42 @@ cmd_list(struct tok_ctx *c, const struct tok_opts *o)
     return QT_EXIT_OK;
 }
 
+/* Appends the token-init record (and pin-init when the user PIN was set) to
+ * the new token's log, in one transaction, signed by the installation's
+ * attestation key, with the entropy evidence of this process's pipeline. */
+static qt_rc
+attest_init(struct tok_ctx *c, struct qt_ks_token *t, int user_pin_set)
+{
+    struct qt_att_key *ak = NULL;
+    struct qt_att_entropy en;
+    struct qt_dev_info di;
+    struct qt_att_event ev = {.type = QT_ATT_EV_TOKEN_INIT, .entropy = &en};
+    qt_rc rc;
+
+    qt_attest_evidence(c->pipe, c->drbg, &di, &en);
+    if ((rc = qt_att_key_open_conf(&c->conf, c->drbg != NULL ? qt_drbg_libctx(c->drbg) : NULL, 1,
+                                   &ak)) != QT_OK) {
+        return rc;
+    }
+    if ((rc = qt_ks_txn_begin(t)) != QT_OK) {
+        goto out;
+    }
+    rc = qt_attest_token_event(t, ak, &ev, NULL);
+    if (rc == QT_OK && user_pin_set) {
+        ev.type = QT_ATT_EV_PIN_INIT;
+        ev.user = "user";
+        rc = qt_attest_token_event(t, ak, &ev, NULL);
+    }
+    if (rc == QT_OK) {
+        rc = qt_ks_txn_commit(t);
+    } else {
+        qt_ks_txn_rollback(t);
+    }
+out:
+    qt_att_key_free(ak);
+    return rc;
+}
+
 static int
 cmd_init(struct tok_ctx *c, const struct tok_opts *o)
 {
@@ -313,6 +352,7 @@ cmd_init(struct tok_ctx *c, const struct tok_opts *o)
     struct qt_ks_token *t = NULL;
     uint8_t *so = qt_secret_alloc(QT_CLI_PIN_MAX), *user = qt_secret_alloc(QT_CLI_PIN_MAX);
     size_t so_len = 0, user_len = 0;
+    int created = 0;
     qt_rc rc = QT_E_NOMEM;
 
     if (o->label == NULL) {
@@ -335,14 +375,30 @@ cmd_init(struct tok_ctx *c, const struct tok_opts *o)
         (void)fprintf(stderr, "qtoken token init: '%s': %s\n", o->label, qt_rc_str(rc));
         goto out;
     }
+    created = 1;
     if (!o->no_user_pin &&
         ((rc = qt_ks_login(t, QT_KS_SO, so, so_len)) != QT_OK ||
          (rc = qt_ks_init_pin(t, user, user_len)) != QT_OK)) {
         (void)fprintf(stderr, "qtoken token init: user PIN: %s\n", qt_rc_str(rc));
         goto out;
     }
+    if ((rc = attest_init(c, t, !o->no_user_pin)) != QT_OK) {
+        (void)fprintf(stderr, "qtoken token init: attestation: %s\n", qt_rc_str(rc));
+        goto out;
+    }
+    created = 0;
     (void)printf("token '%s' created: %s\n", o->label, qt_ks_token_path(t));
 out:
+    /* A token whose log does not start with its token-init record would never
+     * verify: one that could not be attested is removed again. */
+    if (created && t != NULL) {
+        struct qt_ks_token *doomed = t;
+        t = NULL;
+        if (qt_ks_token_delete(doomed) != QT_OK) { /* consumes doomed */
+            (void)fprintf(stderr, "qtoken token init: could not remove the unattested token "
+                                  "'%s'\n", o->label);
+        }
+    }
     qt_ks_token_close(t);
     qt_secret_free(so, QT_CLI_PIN_MAX);
     qt_secret_free(user, QT_CLI_PIN_MAX);
