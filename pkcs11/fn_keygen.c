@@ -49,17 +49,15 @@ base_attrs(struct qt_attrs *b, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
     return rv;
 }
 
-/* Reseeds the DRBG chain from the QRNG and returns the libctx. */
+/* Reseeds the DRBG chain from the QRNG (prediction resistance: fresh QRNG
+ * entropy for every key) and returns the libctx.  Called without the module
+ * lock: key generation (seconds for RSA-4096) does not stop other threads;
+ * d stays valid until C_Finalize. */
 static CK_RV
-fresh_libctx(OSSL_LIB_CTX **lc)
+fresh_libctx(struct qt_drbg *d, OSSL_LIB_CTX **lc)
 {
-    struct qt_drbg *d;
-    CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
-        return rv;
-    }
     if ((rc = qt_drbg_reseed(d)) != QT_OK) {
         qt_log(QT_LOG_WARN, "pkcs11: key generation refused: reseed failed: %s",
                qt_rc_str(rc));
@@ -67,6 +65,24 @@ fresh_libctx(OSSL_LIB_CTX **lc)
     }
     *lc = qt_drbg_libctx(d);
     return CKR_OK;
+}
+
+/* Takes the module lock back after a generation and finds the session again
+ * (it may have been closed, or the user logged out, meanwhile). */
+static CK_RV
+relock(CK_SESSION_HANDLE h, struct qt_session **s, int *locked, const struct qt_attrs *a,
+       const struct qt_attrs *b)
+{
+    CK_RV rv;
+
+    if ((rv = qt_lock()) != CKR_OK) {
+        return rv;
+    }
+    *locked = 1;
+    if ((rv = qt_session_get_inlock(h, s)) != CKR_OK || (rv = may_create(*s, a)) != CKR_OK) {
+        return rv;
+    }
+    return b != NULL ? may_create(*s, b) : CKR_OK;
 }
 
 /* The crypto room's key-generation errors. */
@@ -162,9 +178,11 @@ generate_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, 
     struct qt_crypto_key *k = NULL;
     struct qt_attrs base, a;
     struct qt_session *s;
+    struct qt_drbg *d;
     OSSL_LIB_CTX *lc;
     CK_KEY_TYPE kt;
     CK_ULONG len = 0;
+    int locked = 1;
     CK_RV rv;
     qt_rc rc;
 
@@ -205,7 +223,12 @@ generate_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, 
         rv = CKR_ATTRIBUTE_VALUE_INVALID;
         goto out;
     }
-    if ((rv = may_create(s, &a)) != CKR_OK || (rv = fresh_libctx(&lc)) != CKR_OK) {
+    if ((rv = may_create(s, &a)) != CKR_OK || (rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
+        goto out;
+    }
+    qt_unlock();
+    locked = 0;
+    if ((rv = fresh_libctx(d, &lc)) != CKR_OK) {
         goto out;
     }
     rc = qt_crypto_secret_generate(lc, kt == CKK_AES ? QT_CRYPTO_KEY_AES
@@ -216,7 +239,8 @@ generate_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, 
         goto out;
     }
     if ((rv = qt_key_write_generated(&a, k)) != CKR_OK ||
-        (rv = qt_attr_finish_key(&a, QT_ORIGIN_GENERATE, mech->mechanism)) != CKR_OK) {
+        (rv = qt_attr_finish_key(&a, QT_ORIGIN_GENERATE, mech->mechanism)) != CKR_OK ||
+        (rv = relock(h, &s, &locked, &a, NULL)) != CKR_OK) {
         goto out;
     }
     rv = store_keys(s, mech->mechanism, NULL, &a, NULL, out);
@@ -224,7 +248,9 @@ out:
     qt_crypto_key_free(k);
     qt_attrs_clear(&base);
     qt_attrs_clear(&a);
-    qt_unlock();
+    if (locked) {
+        qt_unlock();
+    }
     return rv;
 }
 
@@ -252,8 +278,10 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
     struct qt_crypto_key *k = NULL;
     struct qt_attrs pbase, sbase, pub, priv;
     struct qt_session *s;
+    struct qt_drbg *d;
     OSSL_LIB_CTX *lc;
     CK_KEY_TYPE kt;
+    int locked = 1;
     CK_RV rv;
     qt_rc rc;
 
@@ -316,7 +344,12 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
             rv = CKR_KEY_SIZE_RANGE;
             goto out;
         }
-        if ((rv = fresh_libctx(&lc)) != CKR_OK) {
+        if ((rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
+            goto out;
+        }
+        qt_unlock();
+        locked = 0;
+        if ((rv = fresh_libctx(d, &lc)) != CKR_OK) {
             goto out;
         }
         rc = qt_crypto_rsa_generate(lc, (size_t)bits, e ? e->val : NULL, e ? e->len : 0, &k);
@@ -342,7 +375,12 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
             rv = CKR_CURVE_NOT_SUPPORTED; /* this mechanism does not make that curve */
             goto out;
         }
-        if ((rv = fresh_libctx(&lc)) != CKR_OK) {
+        if ((rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
+            goto out;
+        }
+        qt_unlock();
+        locked = 0;
+        if ((rv = fresh_libctx(d, &lc)) != CKR_OK) {
             goto out;
         }
         if ((rc = qt_crypto_ec_generate(lc, c, &k)) != QT_OK) {
@@ -353,7 +391,8 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
     if ((rv = qt_key_write_generated(&pub, k)) != CKR_OK ||
         (rv = qt_key_write_generated(&priv, k)) != CKR_OK ||
         (rv = qt_attr_finish_key(&pub, QT_ORIGIN_GENERATE, mech->mechanism)) != CKR_OK ||
-        (rv = qt_attr_finish_key(&priv, QT_ORIGIN_GENERATE, mech->mechanism)) != CKR_OK) {
+        (rv = qt_attr_finish_key(&priv, QT_ORIGIN_GENERATE, mech->mechanism)) != CKR_OK ||
+        (rv = relock(h, &s, &locked, &pub, &priv)) != CKR_OK) {
         goto out;
     }
     rv = store_keys(s, mech->mechanism, &pub, &priv, hpub, hpriv);
@@ -363,7 +402,9 @@ out:
     qt_attrs_clear(&sbase);
     qt_attrs_clear(&pub);
     qt_attrs_clear(&priv);
-    qt_unlock();
+    if (locked) {
+        qt_unlock();
+    }
     return rv;
 }
 
