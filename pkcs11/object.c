@@ -143,6 +143,18 @@ qt_object_writable_inlock(struct qt_session *s, struct qt_object *o)
 }
 
 CK_RV
+qt_object_may_create_inlock(const struct qt_session *s, const struct qt_attrs *a)
+{
+    if (qt_attrs_bool(a, CKA_TOKEN, 0) && !(s->flags & CKF_RW_SESSION)) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    if (qt_attrs_bool(a, CKA_PRIVATE, 0) && s->slot->login != CKU_USER) {
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    return CKR_OK;
+}
+
+CK_RV
 qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HANDLE *out)
 {
     int on_token = qt_attrs_bool(a, CKA_TOKEN, 0);
@@ -151,12 +163,7 @@ qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HAND
     CK_RV rv;
     qt_rc rc;
 
-    if (on_token && !(s->flags & CKF_RW_SESSION)) {
-        rv = CKR_SESSION_READ_ONLY;
-        goto out;
-    }
-    if (priv && s->slot->login != CKU_USER) {
-        rv = CKR_USER_NOT_LOGGED_IN;
+    if ((rv = qt_object_may_create_inlock(s, a)) != CKR_OK) {
         goto out;
     }
     if ((o = calloc(1, sizeof(*o))) == NULL) {

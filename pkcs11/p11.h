@@ -313,6 +313,10 @@ struct qt_object {
 CK_RV qt_object_get_inlock(struct qt_session *s, CK_OBJECT_HANDLE h, struct qt_object **out);
 /* The attributes of obj (a copy for token objects, read from the keystore). */
 CK_RV qt_object_attrs_inlock(struct qt_object *obj, struct qt_attrs *out);
+/* The checks of qt_object_create_inlock, to make before costly work: token
+ * object -> RW session (CKR_SESSION_READ_ONLY), private -> user logged in
+ * (CKR_USER_NOT_LOGGED_IN). */
+CK_RV qt_object_may_create_inlock(const struct qt_session *s, const struct qt_attrs *a);
 /* Checks the session may create an object with these attributes (token ->
  * RW session, private -> user logged in) and stores it.  Takes ownership of
  * *a (cleared on return). */
