@@ -5,7 +5,8 @@
 # management, key generation (RSA 2048/4096, EC P-256/P-384, Ed25519,
 # AES-256), signatures verified by pkcs11-tool and by openssl, encryption
 # (AES-CBC-PAD round trip, RSA-OAEP from openssl), key wrap/unwrap, random
-# bytes, object listing/reading/writing/deleting, and pkcs11-tool's own
+# bytes, object listing/reading/writing/deleting, certificate and private
+# key import, and pkcs11-tool's own
 # self-tests --test, --test-ec, --test-fork, --test-threads.
 # Prints 'N passed, N failed' last.
 set -uo pipefail
@@ -131,6 +132,23 @@ te_check "delete data object" "${U[@]}" --delete-object --type data --label myda
 te_check_fails "deleted object is gone" "${U[@]}" --read-object --type data --label mydata \
     -o obj.out2
 te_check "delete secret key" "${U[@]}" --delete-object --type secrkey --id 08
+
+# ---- import: a certificate and a private key written with --write-object
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=qtoken-import \
+    -keyout imp.key -out imp.crt -days 2 >/dev/null 2>&1
+openssl x509 -in imp.crt -outform DER -out imp.crt.der
+openssl pkey -in imp.key -outform DER -out imp.key.der
+te_check "write certificate" "${U[@]}" --write-object imp.crt.der --type cert --id 0a \
+    --label imported
+te_check "read certificate back" "${U[@]}" --read-object --type cert --id 0a -o imp.out.der
+te_check "certificate round trip" cmp imp.crt.der imp.out.der
+te_check "write EC private key" "${U[@]}" --write-object imp.key.der --type privkey --id 0a \
+    --label imported
+te_check "sign with the imported key" "${U[@]}" --sign --id 0a -m ECDSA-SHA256 \
+    --signature-format openssl -i data.txt -o imp.sig
+te_check "openssl verifies it with the certificate" sh -c \
+    "openssl x509 -in imp.crt -pubkey -noout > imp.pub && \
+     openssl dgst -sha256 -verify imp.pub -signature imp.sig data.txt"
 te_check "private keys hidden without login" sh -c \
     "! pkcs11-tool --module '$TE_MODULE' --token-label $label -O --type privkey 2>/dev/null \
      | grep -q 'Private Key'"
