@@ -6,6 +6,7 @@
  * atexit handler and a process that never finalises.
  */
 #include <dlfcn.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,38 @@ Test(general, finalize_from_atexit)
         }
         atexit(finalize_at_exit);
         exit(0); /* sessions left open: C_Finalize cleans up from atexit */
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+}
+
+/* A C_Finalize that comes after OpenSSL's own exit-time cleanup (an atexit
+ * handler registered before OpenSSL's, as hosts do): simulated by calling
+ * OPENSSL_cleanup() first, as OpenSSL's handler would.  C_Finalize must
+ * notice and not touch OpenSSL's freed state. */
+Test(general, finalize_after_openssl_cleanup)
+{
+    int status;
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        CK_SESSION_HANDLE h;
+        CK_SLOT_ID slot;
+        unsigned char r[16];
+        CK_RV rv;
+
+        if (F->C_Initialize(NULL) != CKR_OK) {
+            _exit(2);
+        }
+        slot = p11t_new_token("latetok");
+        h = p11t_open(slot, 1);
+        if (F->C_GenerateRandom(h, r, sizeof(r)) != CKR_OK) {
+            _exit(2);
+        }
+        OPENSSL_cleanup();
+        rv = F->C_Finalize(NULL);
+        _exit(rv == CKR_OK ? 0 : 4);
     }
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
