@@ -220,6 +220,8 @@ att_type(enum qt_event ev, CK_MECHANISM_TYPE mech, const struct qt_attrs *obj)
         return QT_ATT_EV_PIN_CHANGE;
     case QT_EVENT_LOGIN_FAILURE:
         return QT_ATT_EV_LOGIN_FAILURE;
+    case QT_EVENT_HEALTH_RECOVERY:
+        return QT_ATT_EV_HEALTH_RECOVERY;
     case QT_EVENT_HEALTH_FAILURE:
     default:
         return QT_ATT_EV_HEALTH_FAILURE;
@@ -236,6 +238,7 @@ qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
     struct qt_att_entropy en;
     struct qt_dev_info di;
     struct qt_att_event e;
+    struct qt_ent_failure fail;
     char label[129];
     char *prev = NULL, *jws = NULL;
     uint64_t seq = 0;
@@ -262,6 +265,16 @@ qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
                         ev == QT_EVENT_KEY_IMPORT)) {
         describe_key(obj, mech, &kd, label, sizeof(label));
         e.key = &kd;
+    }
+    if (ev == QT_EVENT_HEALTH_FAILURE) {
+        if (qt_mod->pipe != NULL) {
+            qt_ent_pipeline_last_failure(qt_mod->pipe, &fail);
+            e.test = qt_ent_test_name(fail.test);
+            e.note = fail.detail[0] != '\0' ? fail.detail : NULL;
+        } else {
+            e.test = qt_ent_test_name(QT_ENT_TEST_STARTUP);
+            e.note = "entropy device unusable: start-up failed";
+        }
     }
     if (ev == QT_EVENT_PIN_INIT) {
         e.user = "user";

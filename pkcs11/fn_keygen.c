@@ -44,7 +44,12 @@ fresh_libctx(struct qt_drbg *d, OSSL_LIB_CTX **lc)
 {
     qt_rc rc;
 
-    if ((rc = qt_drbg_reseed(d)) != QT_OK) {
+    rc = qt_drbg_reseed(d);
+    if ((rc != QT_OK || qt_module_health_failed()) && qt_lock() == CKR_OK) {
+        qt_module_note_entropy_inlock(rc);
+        qt_unlock();
+    }
+    if (rc != QT_OK) {
         qt_log(QT_LOG_WARN, "pkcs11: key generation refused: reseed failed: %s",
                qt_rc_str(rc));
         return rc == QT_E_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;

@@ -53,6 +53,10 @@ generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
         qt_wipe(out, (size_t)len); /* fail closed: nothing partial leaves */
         rv = qt_rv(rc);
     }
+    if ((rc != QT_OK || qt_module_health_failed()) && qt_lock() == CKR_OK) {
+        qt_module_note_entropy_inlock(rc);
+        qt_unlock();
+    }
     return rv;
 }
 

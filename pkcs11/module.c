@@ -137,6 +137,7 @@ qt_module_drbg_inlock(struct qt_drbg **out)
                 qt_log(QT_LOG_WARN, "pkcs11: entropy device '%s' unusable: %s",
                        m->conf.device_spec, qt_rc_str(rc));
                 m->pipe = NULL;
+                qt_module_note_entropy_inlock(rc == QT_E_NOMEM ? rc : QT_E_HEALTH);
                 return CKR_DEVICE_ERROR;
             }
         }
@@ -144,11 +145,64 @@ qt_module_drbg_inlock(struct qt_drbg **out)
         if (rc != QT_OK) {
             qt_log(QT_LOG_WARN, "pkcs11: DRBG unavailable: %s", qt_rc_str(rc));
             m->drbg = NULL;
+            qt_module_note_entropy_inlock(rc);
             return rc == QT_E_NOMEM ? CKR_HOST_MEMORY : CKR_DEVICE_ERROR;
         }
+        qt_module_note_entropy_inlock(QT_OK);
     }
     *out = m->drbg;
     return CKR_OK;
+}
+
+static int
+is_source_failure(qt_rc rc)
+{
+    return rc == QT_E_HEALTH || rc == QT_E_DEVICE || rc == QT_E_TIMEOUT || rc == QT_E_IO;
+}
+
+int
+qt_module_health_failed(void)
+{
+    struct qt_module *m = mod_current();
+
+    return m != NULL && __atomic_load_n(&m->health_failed, __ATOMIC_RELAXED);
+}
+
+void
+qt_module_note_entropy_inlock(qt_rc rc)
+{
+    struct qt_module *m = qt_mod;
+    enum qt_event ev;
+
+    if (rc == QT_OK && m->health_failed) {
+        ev = QT_EVENT_HEALTH_RECOVERY;
+    } else if (is_source_failure(rc) && !m->health_failed) {
+        ev = QT_EVENT_HEALTH_FAILURE;
+    } else {
+        return;
+    }
+    __atomic_store_n(&m->health_failed, ev == QT_EVENT_HEALTH_FAILURE, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct qt_slot *s = m->slots[i];
+        qt_rc r;
+
+        if (s->tok == NULL) {
+            continue;
+        }
+        if ((r = qt_ks_txn_begin(s->tok)) == QT_OK) {
+            if ((r = qt_event_record(s, ev, CK_UNAVAILABLE_INFORMATION, NULL)) == QT_OK) {
+                r = qt_ks_txn_commit(s->tok);
+            }
+            if (r != QT_OK) {
+                qt_ks_txn_rollback(s->tok);
+            }
+        }
+        if (r != QT_OK) {
+            qt_log(QT_LOG_WARN, "pkcs11: %s record not written on token %zu: %s",
+                   ev == QT_EVENT_HEALTH_FAILURE ? "health-failure" : "health-recovery", i,
+                   qt_rc_str(r));
+        }
+    }
 }
 
 qt_rc
@@ -156,11 +210,19 @@ qt_module_ks_rng(void *ctx, uint8_t *out, size_t n)
 {
     struct qt_drbg *d;
 
+    qt_rc rc;
+
     (void)ctx; /* always qt_mod; called by the keystore under the module lock */
     if (qt_module_drbg_inlock(&d) != CKR_OK) {
         return QT_E_HEALTH;
     }
-    return qt_drbg_generate(d, out, n, 0, 0);
+    rc = qt_drbg_generate(d, out, n, 0, 0);
+    if (rc != QT_OK) {
+        /* no record here: we are inside a keystore call on some token; the
+         * caller's CKR_DEVICE_ERROR path notes it */
+        qt_log(QT_LOG_WARN, "pkcs11: keystore randomness: %s", qt_rc_str(rc));
+    }
+    return rc;
 }
 
 /* PKCS#11 3.0 5.4 C_Initialize: the mutex callbacks are all supplied or
@@ -271,15 +333,15 @@ initialize(const CK_C_INITIALIZE_ARGS *args)
     /* Published locked: a concurrent caller waits until the slots exist. */
     pthread_mutex_lock(&m->lock);
     __atomic_store_n(&qt_mod, m, __ATOMIC_RELEASE);
-    {
-        struct qt_drbg *d;
-
-        (void)qt_module_drbg_inlock(&d); /* a dead device is retried on use */
-    }
     if ((rv = qt_slots_load_inlock()) != CKR_OK) {
         module_free_locked(m);
         m = NULL;
         goto out;
+    }
+    {
+        struct qt_drbg *d;
+
+        (void)qt_module_drbg_inlock(&d); /* a dead device is retried on use */
     }
     pthread_mutex_unlock(&m->lock);
     m = NULL;

@@ -179,6 +179,7 @@ struct qt_module {
     char install_dir[1024];
     struct qt_ks_env ksenv;
     struct qt_ent_pipeline *pipe; /* NULL while the device is unusable */
+    int health_failed;            /* a health-failure record was written, no recovery yet */
     struct qt_drbg *drbg;         /* NULL while the device is unusable */
     struct qt_slot **slots;
     size_t nslots;
@@ -203,6 +204,13 @@ void qt_unlock(void);
 /* The DRBG, created on first use if the device was unusable before.
  * CKR_DEVICE_ERROR if the entropy source is in error. */
 CK_RV qt_module_drbg_inlock(struct qt_drbg **out);
+/* Notes the outcome of an entropy-dependent call: the first failure of the
+ * source (QT_E_HEALTH and device errors) appends a health-failure record to
+ * every token's attestation log, the first success after it a
+ * health-recovery record (best effort: the call's own result stands). */
+void qt_module_note_entropy_inlock(qt_rc rc);
+/* Racy but harmless read of health_failed, to skip the lock when all is well. */
+int qt_module_health_failed(void);
 /* Random bytes for the keystore (its rng callback). */
 qt_rc qt_module_ks_rng(void *ctx, uint8_t *out, size_t n);
 
@@ -294,6 +302,7 @@ enum qt_event {
     QT_EVENT_PIN_CHANGE,
     QT_EVENT_LOGIN_FAILURE,
     QT_EVENT_HEALTH_FAILURE,
+    QT_EVENT_HEALTH_RECOVERY,
 };
 
 /* ---- objects (object.c) ------------------------------------------------ */
