@@ -39,7 +39,10 @@
 
 #include "fuzz.h"
 
-#ifndef QT_P11_MODULE
+/* QT_P11_STATIC (the libFuzzer build, README.md): the module's static
+ * library is linked in and C_GetFunctionList called directly, so that its
+ * code is instrumented in the fuzzer binary. */
+#if !defined(QT_P11_MODULE) && !defined(QT_P11_STATIC)
 #error "QT_P11_MODULE must name the built libqtoken-pkcs11.so"
 #endif
 
@@ -66,7 +69,9 @@ static const CK_ATTRIBUTE_TYPE types[] = {
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
 static CK_FUNCTION_LIST *F;
+#ifndef QT_P11_STATIC
 static void *dl;
+#endif
 static char dir[64];
 static CK_SLOT_ID slot;
 static CK_SESSION_HANDLE main_session;
@@ -124,6 +129,26 @@ tmpl_free(struct tmpl *t)
 
 static int parse_list(struct cursor *c, struct tmpl *t, CK_ATTRIBUTE *out, CK_ULONG *n, int depth);
 
+/*
+ * Raw bytes given for an attribute-array attribute (CKA_WRAP_TEMPLATE ...):
+ * the module must read each whole CK_ATTRIBUTE they hold (a template on
+ * create/set/find, the caller's buffers on get), so a pointer in them must
+ * be valid, as the spec requires of any caller.  Keep the types, make each
+ * entry an empty value; a trailing partial entry stays as it is.
+ */
+static void
+defuse(void *p, size_t len)
+{
+    for (size_t off = 0; off + sizeof(CK_ATTRIBUTE) <= len; off += sizeof(CK_ATTRIBUTE)) {
+        CK_ATTRIBUTE e;
+
+        memcpy(&e, (uint8_t *)p + off, sizeof(e));
+        e.pValue = NULL;
+        e.ulValueLen = 0;
+        memcpy((uint8_t *)p + off, &e, sizeof(e));
+    }
+}
+
 /* One attribute; 0 when the input ran out. */
 static int
 parse_attr(struct cursor *c, struct tmpl *t, CK_ATTRIBUTE *a, int depth)
@@ -172,6 +197,9 @@ parse_attr(struct cursor *c, struct tmpl *t, CK_ATTRIBUTE *a, int depth)
         a->ulValueLen = len;
         c->p += len;
         c->n -= len;
+        if ((a->type & CKF_ARRAY_ATTRIBUTE) && a->type != CKA_ALLOWED_MECHANISMS) {
+            defuse(a->pValue, len);
+        }
         return 1;
     }
     switch (l) {
@@ -359,6 +387,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("QTOKEN_DEVICE", "sim:seed=7", 1);
     setenv("QTOKEN_LOG", "error", 1);
 
+#ifdef QT_P11_STATIC
+    get = C_GetFunctionList;
+#else
     if ((dl = dlopen(QT_P11_MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL) {
         fuzz_fail("dlopen: %s", dlerror());
     }
@@ -366,6 +397,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (get == NULL) {
         fuzz_fail("no C_GetFunctionList");
     }
+#endif
     MUST(get(&F));
     MUST(F->C_Initialize(NULL));
     MUST(F->C_GetSlotList(CK_TRUE, slots, &n));
