@@ -13,10 +13,16 @@
  *      parent forked while another thread held it can break it (every thread
  *      of one process has the same pid; a different pid can only be a
  *      pre-fork holder).
- *   1. qt_mod->lock, the module mutex, held by every entry point for the
- *      whole call (p11-kit trust/module.c discipline).
- *   2. locks inside the rooms below (entropy pipeline mutex, OpenSSL DRBG
+ *   1. qt_mod->lock, the module mutex, held by every entry point while it
+ *      looks up and changes module state (p11-kit trust/module.c discipline).
+ *   2. a session's operation mutex (qt_session.busy), taken under 1 after
+ *      the session lookup; the data calls of an operation and C_GenerateRandom
+ *      then drop 1 and work holding only this one (and key generation holds
+ *      neither while OpenSSL generates), so threads on different sessions
+ *      run in parallel.
+ *   3. locks inside the rooms below (entropy pipeline mutex, OpenSSL DRBG
  *      locks, SQLite); they never call back up.
+ * p11.h repeats this order where the structures are declared.
  *
  * Fork (PKCS#11 3.0 5.4, DESIGN.md): C_Initialize records getpid().  In a
  * child, every call except C_Initialize, C_GetFunctionList and
