@@ -9,6 +9,7 @@
  * CKA_ALLOWED_MECHANISMS); wrap/unwrap with CKA_WRAP_WITH_TRUSTED,
  * CKA_TRUSTED and templates; ECDH derive.
  */
+#include <dlfcn.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -16,6 +17,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <string.h>
+#include "../../pkcs11/pkcs11-3.h"
 #include "p11test.h"
 
 TestSuite(crypto, .init = p11t_setup_token, .fini = p11t_teardown, .timeout = 120);
@@ -705,4 +707,119 @@ Test(crypto, ecdh_derive_vs_openssl)
     p.pPublicData = ap;
     p.ulPublicDataLen = apl;
     CK_RV_EQ(F->C_DeriveKey(h, &m, apub, t, 4, &ka), CKR_KEY_FUNCTION_NOT_PERMITTED);
+}
+
+Test(crypto, more_mechanisms_and_rules)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_HANDLE pub, priv, k, epub, epriv;
+    CK_MECHANISM rsa = {CKM_RSA_PKCS, NULL, 0}, ed = {CKM_EDDSA, NULL, 0};
+    CK_MECHANISM sha = {CKM_SHA256, NULL, 0}, hm = {CKM_SHA256_HMAC, NULL, 0};
+    unsigned char ct[256], pt[256], sig[128], dg[32], want[32];
+    CK_ULONG n, m;
+    EVP_PKEY *key;
+    EVP_MD_CTX *c;
+    static const unsigned char kv[16] = {5, 4, 3};
+    unsigned int wl = 0;
+
+    /* RSA PKCS#1 v1.5 encryption through the token, both ways */
+    p11t_rsa(h, 2048, 0, &pub, &priv);
+    CK_OK(F->C_EncryptInit(h, &rsa, pub));
+    n = sizeof(ct);
+    CK_OK(F->C_Encrypt(h, (CK_BYTE *)msg, sizeof(msg), ct, &n));
+    CK_OK(F->C_DecryptInit(h, &rsa, priv));
+    m = sizeof(pt);
+    CK_OK(F->C_Decrypt(h, ct, n, pt, &m));
+    cr_assert_eq(m, sizeof(msg));
+    cr_assert_eq(memcmp(pt, msg, m), 0);
+    /* single-part mechanisms refuse the multi-part calls (and end) */
+    CK_OK(F->C_EncryptInit(h, &rsa, pub));
+    n = sizeof(ct);
+    CK_RV_EQ(F->C_EncryptUpdate(h, (CK_BYTE *)msg, 4, ct, &n), CKR_FUNCTION_NOT_SUPPORTED);
+    CK_RV_EQ(F->C_Encrypt(h, (CK_BYTE *)msg, 4, ct, &n), CKR_OPERATION_NOT_INITIALIZED);
+    /* data too long for RSA PKCS#1 */
+    CK_OK(F->C_EncryptInit(h, &rsa, pub));
+    n = sizeof(ct);
+    CK_RV_EQ(F->C_Encrypt(h, ct, 250, ct, &n), CKR_DATA_LEN_RANGE);
+    /* Ed448 vs OpenSSL */
+    p11t_ec(h, P11T_ED448, sizeof(P11T_ED448), CKM_EC_EDWARDS_KEY_PAIR_GEN, 0, &epub, &epriv);
+    CK_OK(F->C_SignInit(h, &ed, epriv));
+    n = sizeof(sig);
+    CK_OK(F->C_Sign(h, (CK_BYTE *)msg, sizeof(msg), sig, &n));
+    cr_assert_eq(n, 114);
+    key = pubkey(h, epub);
+    c = EVP_MD_CTX_new();
+    cr_assert(EVP_DigestVerifyInit(c, NULL, NULL, NULL, key));
+    cr_assert_eq(EVP_DigestVerify(c, sig, n, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(key);
+    /* C_DigestKey: a non-sensitive secret key's value is digested */
+    k = aes_import(h, kv, 16);
+    EVP_Digest(kv, 16, want, &wl, EVP_sha256(), NULL);
+    CK_OK(F->C_DigestInit(h, &sha));
+    CK_OK(F->C_DigestKey(h, k));
+    n = sizeof(dg);
+    CK_OK(F->C_DigestFinal(h, dg, &n));
+    cr_assert_eq(memcmp(dg, want, 32), 0);
+    CK_OK(F->C_DigestInit(h, &sha));
+    CK_RV_EQ(F->C_DigestKey(h, epriv), CKR_KEY_INDIGESTIBLE);
+    CK_OK(F->C_DigestInit(h, &sha));
+    CK_RV_EQ(F->C_DigestKey(h, k + 5000), CKR_KEY_HANDLE_INVALID);
+    /* HMAC verify of a wrong MAC, and a MAC of the wrong length */
+    {
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+        CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &kt, sizeof(kt)},
+                            {CKA_VALUE, (void *)kv, 16}};
+        CK_OBJECT_HANDLE mk;
+
+        CK_OK(F->C_CreateObject(h, t, 3, &mk));
+        CK_OK(F->C_SignInit(h, &hm, mk));
+        n = sizeof(sig);
+        CK_OK(F->C_Sign(h, (CK_BYTE *)msg, sizeof(msg), sig, &n));
+        sig[0] ^= 0x80;
+        CK_OK(F->C_VerifyInit(h, &hm, mk));
+        CK_RV_EQ(F->C_Verify(h, (CK_BYTE *)msg, sizeof(msg), sig, n), CKR_SIGNATURE_INVALID);
+        CK_OK(F->C_VerifyInit(h, &hm, mk));
+        CK_OK(F->C_VerifyUpdate(h, (CK_BYTE *)msg, 3));
+        CK_RV_EQ(F->C_VerifyFinal(h, sig, 31), CKR_SIGNATURE_LEN_RANGE);
+        /* an AES key is not an HMAC key */
+        CK_RV_EQ(F->C_SignInit(h, &hm, k), CKR_KEY_TYPE_INCONSISTENT);
+    }
+    /* multi-part AES-GCM equals single-part */
+    {
+        unsigned char iv[12] = {9}, a1[128], a2[128];
+        CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+        CK_MECHANISM g = {CKM_AES_GCM, &gp, sizeof(gp)};
+        CK_ULONG l1 = sizeof(a1), l2, l3;
+
+        CK_OK(F->C_EncryptInit(h, &g, k));
+        CK_OK(F->C_Encrypt(h, (CK_BYTE *)msg, sizeof(msg), a1, &l1));
+        CK_OK(F->C_EncryptInit(h, &g, k));
+        l2 = sizeof(a2);
+        CK_OK(F->C_EncryptUpdate(h, (CK_BYTE *)msg, 10, a2, &l2));
+        l3 = sizeof(a2) - l2;
+        CK_OK(F->C_EncryptUpdate(h, (CK_BYTE *)msg + 10, sizeof(msg) - 10, a2 + l2, &l3));
+        l2 += l3;
+        l3 = sizeof(a2) - l2;
+        CK_OK(F->C_EncryptFinal(h, a2 + l2, &l3));
+        cr_assert_eq(l1, l2 + l3);
+        cr_assert_eq(memcmp(a1, a2, l1), 0);
+    }
+}
+
+Test(crypto, login_user_3_0)
+{
+    CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
+    CK_INTERFACE *itf;
+    CK_FUNCTION_LIST_3_0 *f3;
+    CK_SESSION_HANDLE h = p11t_open(p11t_slot, 1);
+
+    *(void **)&get = dlsym(p11t_handle(), "C_GetInterface");
+    CK_OK(get(NULL, NULL, &itf, 0));
+    f3 = itf->pFunctionList;
+    CK_RV_EQ(f3->C_LoginUser(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6, (CK_UTF8CHAR *)"bob", 3),
+             CKR_ARGUMENTS_BAD);
+    CK_OK(f3->C_LoginUser(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6, NULL, 0));
+    CK_RV_EQ(f3->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6), CKR_USER_ALREADY_LOGGED_IN);
 }
