@@ -6,6 +6,8 @@
  * C_InitPIN, C_SetPIN, C_WaitForSlotEvent.
  */
 #include <ctype.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 #include "p11test.h"
 
@@ -316,4 +318,57 @@ Test(pinstate, so_pin_flags)
     CK_OK(F->C_Login(h, CKU_SO, (CK_UTF8CHAR *)SO_PIN, 8));
     CK_OK(F->C_GetTokenInfo(p11t_slot, &ti));
     cr_assert(!(ti.flags & CKF_SO_PIN_COUNT_LOW), "a good login resets the counter");
+}
+
+/* Another process (here a forked child with its own C_Initialize) creates a
+ * token and a token object: this process sees both (slot list rescan on the
+ * size query; searches read the store). */
+Test(token, other_process_token_and_objects)
+{
+    CK_ULONG before = 0, after = 0;
+    CK_SESSION_HANDLE h = p11t_open(p11t_slot, 0);
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE lbl = {CKA_LABEL, "from-child", 10};
+    int status;
+    pid_t pid;
+
+    CK_OK(F->C_GetSlotList(CK_TRUE, NULL, &before));
+    pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        CK_SESSION_HANDLE ch;
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1},
+                            {CKA_LABEL, "from-child", 10}};
+        CK_OBJECT_HANDLE o;
+        CK_UTF8CHAR label[32];
+        int bad = 0;
+
+        bad |= F->C_Initialize(NULL) != CKR_OK;
+        bad |= F->C_OpenSession(p11t_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &ch) !=
+               CKR_OK;
+        bad |= F->C_CreateObject(ch, t, 3, &o) != CKR_OK;
+        memset(label, ' ', sizeof(label));
+        memcpy(label, "child-token", 11);
+        bad |= F->C_InitToken(p11t_empty_slot(), (CK_UTF8CHAR *)SO_PIN, 8, label) != CKR_OK;
+        bad |= F->C_Finalize(NULL) != CKR_OK;
+        _exit(bad ? 3 : 0);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+    cr_assert_eq(p11t_count(h, &lbl, 1), 1, "the child's object is found here");
+    CK_OK(F->C_GetSlotList(CK_TRUE, NULL, &after));
+    cr_assert_eq(after, before + 1, "the child's token appears as a new slot");
+    {
+        CK_SLOT_ID s[16];
+        CK_TOKEN_INFO ti;
+        int found = 0;
+
+        CK_OK(F->C_GetSlotList(CK_TRUE, s, &after));
+        for (CK_ULONG i = 0; i < after; i++) {
+            CK_OK(F->C_GetTokenInfo(s[i], &ti));
+            found |= memcmp(ti.label, "child-token ", 12) == 0;
+        }
+        cr_assert(found);
+    }
 }
