@@ -31,6 +31,7 @@ enum qt_ent_test {
     QT_ENT_TEST_STARTUP,      /* (not reported: a start-up failure names the test that
                                * fired, its detail starts with "start-up: ") */
     QT_ENT_TEST_READ,         /* device read error / timeout */
+    QT_ENT_TEST_DRIFT,        /* block mean moved away from the start-up reference */
 };
 const char *qt_ent_test_name(enum qt_ent_test t); /* "rct", "apt", "block-repeat", ... */
 
@@ -46,6 +47,7 @@ struct qt_ent_stats {
     uint64_t bits_extracted;
     uint64_t bits_served;
     uint64_t failures_rct, failures_apt, failures_block_repeat, failures_estimate, failures_read;
+    uint64_t failures_drift;
     uint64_t startup_runs;
     uint64_t reseeds;         /* filled by the DRBG layer */
     double h_declared;
@@ -98,6 +100,10 @@ struct qt_ent_params {
     unsigned repeat_chunk;       /* block-repeat: samples per hashed chunk (64) */
     unsigned repeat_run;         /* ... fail after this many consecutive repeated chunks */
     unsigned repeat_history;     /* ... remembered samples (65536) */
+    unsigned drift_block;        /* drift monitor: samples per block mean (4096) */
+    double drift_k;              /* ... fail when |block mean - start-up reference mean| >
+                                  * drift_k * sqrt(2 var_ref / drift_block) */
+    double drift_var_floor;      /* ... var_ref is taken as at least (2^(2H) - 1) / 12 */
     size_t window;               /* estimator window = release unit (samples) */
     uint64_t startup_samples;    /* samples tested before the first output (one window) */
     double estimate_floor;       /* fail when a window's estimate < this: h_declared -

@@ -44,6 +44,52 @@
  * with q^K <= 2^-100.  At H = 6.3, K = 2 and q^K ~ 2^-102: a device at
  * 1 Gsample/s (2^24 chunks/s) running for 2^26 s (two years) false-alarms
  * with probability below 2^-50.
+ *
+ * Bias (mean-drift) monitor.  A slowly growing DC offset (thermal drift of
+ * the homodyne balance, an ageing photodiode) shifts the code distribution
+ * a little per sample; RCT and APT react only once a single code has become
+ * far more likely than 2^-H, i.e. after the offset has grown to about a
+ * sigma, long after the drifted samples were released.  The monitor keeps
+ * the sum of each block of B = 4096 samples (aligned to the reset; a
+ * separate vectorised pass, ~1 add per sample).  The first block after a
+ * reset (the start of the start-up test) is the reference: its mean m_r and
+ * (population) variance v_r.  Every later block fails when
+ *     |m_b - m_r| > k sd_diff,   sd_diff = sqrt(2 v / B),  v = max(v_r, v_floor)
+ * (done exactly on integer sums: |S_b - S_r| > floor(k sqrt(2 B v))).
+ * Choice of k.  For a healthy stationary source m_b - m_r is a difference
+ * of two independent means of B samples, so by the CLT it is ~N(0, 2 s^2 /
+ * B) (s^2 the true variance).  A two-sided false-alarm rate of 2^-40 per
+ * block needs k = 7.14 (erfc(7.14 / sqrt 2) = 2^-40).  We take k = 8
+ * (nominal rate 2^-49.5 per block) to pay for two approximations: (a) v_r
+ * is an estimate; its relative standard error is sqrt((kurtosis - 1) / B),
+ * 2.2% for Gaussian-like samples, so even a v_r 10 standard errors low
+ * (k sd_diff 11% too small) keeps the effective k >= 7.1; (b) the CLT's
+ * relative error in the tail: the difference of two iid block sums is
+ * symmetric, so the skewness term of the Edgeworth expansion cancels and
+ * the first correction is the kurtosis term, relative size about
+ * kappa / (2 B) (z^4 - 6 z^2 + 3) / 24 = 0.02 kappa at z = 8 (kappa the
+ * samples' excess kurtosis: 9.4 for a 0.93-biased bit, ~0 for the
+ * homodyne shape); the spare 9.5 bits cover it.  At 2^-49.5 per block a
+ * 1 Gsample/s source (2^18 blocks/s) false-alarms about once in 2^31 s.
+ * (The reference's own error is in sd_diff through the factor 2; given
+ * one reference the blocks' alarms are not independent, the rate above is
+ * the marginal rate per block.)
+ * Variance floor.  For integer samples whose most likely value has
+ * probability p <= 2^-H, Var >= (p^-2 - 1) / 12: X + U, U uniform on
+ * (-1/2, 1/2), has a density <= p, so Var X + 1/12 >= 1 / (12 p^2) (among
+ * densities bounded by p the uniform one has least variance); equality for
+ * the uniform law on 1/p consecutive codes.  So v_floor = (2^(2H) - 1) / 12
+ * is the least variance consistent with the declared H; a reference block
+ * with less (a stuck-at-constant start, v_r = 0, which the RCT reports
+ * anyway) does not make the monitor hair-triggered.
+ * Sensitivity: at the default sim (8-bit ADC over +-4 sigma, 32 codes per
+ * sigma) sd_diff = 0.022 sigma and the cutoff is a shift of 0.18 sigma of
+ * a block mean; the sim's `drift` fault (+0.01 sigma per 1000 samples) is
+ * caught ~18,000-22,000 samples after its onset, inside the start-up
+ * window when the onset is early.  A drift that is already present in the
+ * reference block is measured against a partly drifted reference, and a
+ * shift smaller than 0.18 sigma is not detected (by design: the estimator
+ * judges the entropy of a slightly biased source).
  */
 #include "ent_health.h"
 
@@ -84,6 +130,14 @@ struct qt_ent_health {
     unsigned streak;
     uint64_t rep_hash[REPEAT_BUCKETS][REPEAT_WAYS]; /* 0 = empty (hashes are odd) */
     uint16_t rep_seq[REPEAT_BUCKETS][REPEAT_WAYS];  /* chunk number mod 2^16 */
+    /* drift monitor */
+    uint64_t drift_sum;    /* sum of the current block so far */
+    uint64_t drift_sumsq;  /* ... and of squares (reference block only) */
+    unsigned drift_pos;    /* samples of the current block seen */
+    int drift_have_ref;
+    uint64_t drift_ref_sum;
+    uint64_t drift_cut;    /* fail when |block sum - drift_ref_sum| > drift_cut */
+    uint64_t drift_last;   /* sum of the last completed block */
 };
 
 unsigned
@@ -157,7 +211,24 @@ qt_ent_health_cutoffs(double h, unsigned bits, unsigned alpha_log2, struct qt_en
     if (out->repeat_run < 1) {
         out->repeat_run = 1;
     }
+    out->drift_block = QT_ENT_DRIFT_BLOCK;
+    out->drift_k = QT_ENT_DRIFT_K;
+    out->drift_var_floor = (exp2(2.0 * h) - 1.0) / 12.0;
     return QT_OK;
+}
+
+uint64_t
+qt_ent_health_drift_cutoff(const struct qt_ent_health_cfg *cfg, uint64_t sum, uint64_t sumsq)
+{
+    /* exact: with B <= 2^16 samples below 2^16, B sumsq <= 2^32 (2^16 - 1)^2
+     * < 2^64 and sum^2 < 2^64; B sumsq - sum^2 >= 0 (Cauchy-Schwarz) */
+    const uint64_t b = cfg->drift_block;
+    double var = (double)(b * sumsq - sum * sum) / ((double)b * (double)b);
+
+    if (!(var >= cfg->drift_var_floor)) {
+        var = cfg->drift_var_floor;
+    }
+    return (uint64_t)floor(cfg->drift_k * sqrt(2.0 * (double)b * var));
 }
 
 qt_rc
@@ -170,7 +241,10 @@ qt_ent_health_new(const struct qt_ent_health_cfg *cfg, struct qt_ent_health **ou
                   cfg->repeat_chunk >= QT_ENT_REPEAT_CHUNK &&
                   cfg->repeat_chunk <= QT_ENT_REPEAT_CHUNK_MAX &&
                   (cfg->repeat_chunk & (cfg->repeat_chunk - 1)) == 0 && cfg->repeat_run >= 1 &&
-                  cfg->repeat_history / cfg->repeat_chunk <= 2048,
+                  cfg->repeat_history / cfg->repeat_chunk <= 2048 &&
+                  cfg->drift_block >= 8 && cfg->drift_block <= QT_ENT_DRIFT_BLOCK_MAX &&
+                  cfg->drift_block % 8 == 0 && cfg->drift_k > 0.0 &&
+                  cfg->drift_var_floor >= 0.0,
               QT_E_ARG);
     h = calloc(1, sizeof(*h));
     QT_ENSURE(h != NULL, QT_E_NOMEM);
@@ -465,13 +539,94 @@ repeat_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
     return n;
 }
 
+/* ---- Bias (mean-drift) monitor ------------------------------------------------------------ */
+
+/* Sum of n samples (n a multiple of 8 or not): four 32-bit lanes each
+ * adding the low and the high 16-bit half of a 32-bit word; a lane takes
+ * at most n / 4 samples < 2^16, so it cannot overflow for n <= 2^18. */
+static uint64_t
+sum16(const uint16_t *s, size_t n)
+{
+    typedef uint32_t v4u32 __attribute__((vector_size(16)));
+    const v4u32 lo16 = {0xffffu, 0xffffu, 0xffffu, 0xffffu};
+    v4u32 a = {0}, b = {0};
+    uint64_t total = 0;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        v4u32 w;
+        memcpy(&w, s + i, sizeof(w));
+        a += w & lo16;
+        b += w >> 16;
+    }
+    for (unsigned l = 0; l < 4; l++) {
+        total += (uint64_t)a[l] + b[l];
+    }
+    for (; i < n; i++) {
+        total += s[i];
+    }
+    return total;
+}
+
+static uint64_t
+sumsq16(const uint16_t *s, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += (uint64_t)s[i] * s[i];
+    }
+    return total;
+}
+
+/* Returns the offset of the last sample of the first failing block, or n. */
+static size_t
+drift_run(struct qt_ent_health *h, const uint16_t *s, size_t n)
+{
+    const unsigned b = h->cfg.drift_block;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t take = b - h->drift_pos;
+        uint64_t diff;
+
+        if (take > n - i) {
+            take = n - i;
+        }
+        h->drift_sum += sum16(s + i, take);
+        if (!h->drift_have_ref) {
+            h->drift_sumsq += sumsq16(s + i, take);
+        }
+        h->drift_pos += (unsigned)take;
+        i += take;
+        if (h->drift_pos < b) {
+            break;
+        }
+        h->drift_last = h->drift_sum;
+        h->drift_sum = 0;
+        h->drift_pos = 0;
+        if (!h->drift_have_ref) {
+            h->drift_have_ref = 1;
+            h->drift_ref_sum = h->drift_last;
+            h->drift_cut = qt_ent_health_drift_cutoff(&h->cfg, h->drift_last, h->drift_sumsq);
+            h->drift_sumsq = 0;
+            continue;
+        }
+        diff = h->drift_last > h->drift_ref_sum ? h->drift_last - h->drift_ref_sum
+                                                : h->drift_ref_sum - h->drift_last;
+        if (diff > h->drift_cut) {
+            return i - 1;
+        }
+    }
+    return n;
+}
+
 /* ---- driver ------------------------------------------------------------------------------- */
 
 qt_rc
 qt_ent_health_run(struct qt_ent_health *h, const uint16_t *s, size_t n,
                   struct qt_ent_failure *fail)
 {
-    size_t at_rct, at_apt, at_rep, first;
+    size_t at_rct, at_apt, at_rep, at_drift, first;
     enum qt_ent_test test = QT_ENT_TEST_NONE;
 
     QT_ENSURE(h != NULL && (s != NULL || n == 0), QT_E_ARG);
@@ -485,15 +640,20 @@ qt_ent_health_run(struct qt_ent_health *h, const uint16_t *s, size_t n,
     at_apt = apt_run(h, s, at_rct < n ? at_rct + 1 : n);
     first = at_rct < at_apt ? at_rct : at_apt;
     at_rep = repeat_run(h, s, first < n ? first + 1 : n);
-    if (at_rct < n && at_rct <= at_apt && at_rct <= at_rep) {
+    first = first < at_rep ? first : at_rep;
+    at_drift = drift_run(h, s, first < n ? first + 1 : n);
+    if (at_rct < n && at_rct <= at_apt && at_rct <= at_rep && at_rct <= at_drift) {
         test = QT_ENT_TEST_RCT;
         first = at_rct;
-    } else if (at_apt < n && at_apt <= at_rep) {
+    } else if (at_apt < n && at_apt <= at_rep && at_apt <= at_drift) {
         test = QT_ENT_TEST_APT;
         first = at_apt;
-    } else if (at_rep < n) {
+    } else if (at_rep < n && at_rep <= at_drift) {
         test = QT_ENT_TEST_BLOCK_REPEAT;
         first = at_rep;
+    } else if (at_drift < n) {
+        test = QT_ENT_TEST_DRIFT;
+        first = at_drift;
     }
     if (test == QT_ENT_TEST_NONE) {
         h->pos += n;
@@ -511,10 +671,20 @@ qt_ent_health_run(struct qt_ent_health *h, const uint16_t *s, size_t n,
         (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
                        "value %u seen %u times in a window of %u, cutoff %u", h->apt_ref,
                        h->apt_count, h->cfg.apt_window, h->cfg.apt_cutoff);
-    } else {
+    } else if (test == QT_ENT_TEST_BLOCK_REPEAT) {
         (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
                        "%u consecutive %u-sample chunks repeat earlier data (last %u samples)",
                        h->streak, h->cfg.repeat_chunk, h->cfg.repeat_history);
+    } else {
+        const double b = (double)h->cfg.drift_block;
+        const double d = ((double)h->drift_last - (double)h->drift_ref_sum) / b;
+        const double se = (double)h->drift_cut / (h->cfg.drift_k * b);
+        (void)snprintf(h->failure.detail, sizeof(h->failure.detail),
+                       "mean of the %u-sample block ending here %.3f vs reference %.3f: shift "
+                       "%+.3f = %+.1f standard errors, cutoff %.1f",
+                       h->cfg.drift_block, (double)h->drift_last / b,
+                       (double)h->drift_ref_sum / b, d, se > 0.0 ? d / se : 0.0,
+                       h->cfg.drift_k);
     }
     h->pos += first + 1;
     if (fail != NULL) {

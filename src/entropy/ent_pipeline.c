@@ -4,7 +4,9 @@
  *
  * Theory of operation.  Raw samples are read one estimator window at a time
  * (conf `window`, default 65536 samples) into a locked buffer.  Every sample
- * goes through RCT, APT and the block-repeat detector as it arrives; when
+ * goes through RCT, APT, the block-repeat detector and the drift monitor
+ * (4096-sample block means against the start-up test's first block) as it
+ * arrives; when
  * the window is complete the estimator judges it.  Only then is the window
  * "released": the extractor turns it, block by block, into output.  So a
  * block is extracted only after all of its samples passed every test,
@@ -98,6 +100,8 @@ qt_ent_test_name(enum qt_ent_test t)
         return "startup";
     case QT_ENT_TEST_READ:
         return "read";
+    case QT_ENT_TEST_DRIFT:
+        return "drift";
     }
     return "unknown";
 }
@@ -123,6 +127,9 @@ qt_ent_params_compute(const struct qt_conf *conf, unsigned bits, double h,
     out->repeat_chunk = hc.repeat_chunk;
     out->repeat_run = hc.repeat_run;
     out->repeat_history = hc.repeat_history;
+    out->drift_block = hc.drift_block;
+    out->drift_k = hc.drift_k;
+    out->drift_var_floor = hc.drift_var_floor;
     out->window = conf->window < 1024 ? 1024 : (conf->window + 1023) / 1024 * 1024;
     QT_ENSURE(out->window >= g.n_samples, QT_E_CONFIG);
     out->startup_samples = out->window;
@@ -161,6 +168,7 @@ count_failure(struct qt_ent_pipeline *p, enum qt_ent_test t)
         {QT_ENT_TEST_BLOCK_REPEAT, QT_ENT_C_FAIL_BLOCK_REPEAT},
         {QT_ENT_TEST_ESTIMATE, QT_ENT_C_FAIL_ESTIMATE},
         {QT_ENT_TEST_READ, QT_ENT_C_FAIL_READ},
+        {QT_ENT_TEST_DRIFT, QT_ENT_C_FAIL_DRIFT},
     };
     for (size_t i = 0; i < QT_ARRAY_LEN(map); i++) {
         if (map[i].t == t) {
@@ -172,6 +180,7 @@ count_failure(struct qt_ent_pipeline *p, enum qt_ent_test t)
     p->local.failures_block_repeat += t == QT_ENT_TEST_BLOCK_REPEAT;
     p->local.failures_estimate += t == QT_ENT_TEST_ESTIMATE;
     p->local.failures_read += t == QT_ENT_TEST_READ;
+    p->local.failures_drift += t == QT_ENT_TEST_DRIFT;
 }
 
 /* ERROR first, then wipe, record and count. */

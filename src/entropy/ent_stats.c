@@ -214,6 +214,7 @@ snapshot(const struct stats_file *f, struct qt_ent_stats *out)
     out->failures_read = c[QT_ENT_C_FAIL_READ];
     out->startup_runs = c[QT_ENT_C_STARTUP_RUNS];
     out->reseeds = c[QT_ENT_C_RESEEDS];
+    out->failures_drift = c[QT_ENT_C_FAIL_DRIFT];
     out->h_declared = bitsd(atomic_load_explicit(&g->h_declared, memory_order_relaxed));
     out->h_estimate = bitsd(atomic_load_explicit(&g->h_estimate, memory_order_relaxed));
     out->state = (int)atomic_load_explicit(&g->state, memory_order_relaxed);

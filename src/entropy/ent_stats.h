@@ -28,6 +28,7 @@ enum qt_ent_counter {
     QT_ENT_C_FAIL_READ,
     QT_ENT_C_STARTUP_RUNS,
     QT_ENT_C_RESEEDS,
+    QT_ENT_C_FAIL_DRIFT, /* appended: older files hold 0 in this slot */
     QT_ENT_C__COUNT
 };
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Health tests: cutoff formulas, boundary tests (C-1 passes, C fails) for the
  * RCT and APT, agreement of the vectorised tests with a naive reference on
- * random low-entropy data, block-repeat detection and no false alarm on 10M
- * iid samples. */
+ * random low-entropy data, block-repeat detection, the drift monitor's
+ * cutoff (exactly at it passes, one above fails) and ramp detection, and no
+ * false alarm on 10M iid samples (all tests, drift monitor included). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -463,4 +464,185 @@ Test(ent_health, block_repeat_run_fails_at_exact_sample)
     cr_assert_eq(qt_ent_health_cutoffs(6.27, 8, 30, &cfg), QT_OK);
     repeat_boundary(cfg.repeat_run, 1);
     repeat_boundary(cfg.repeat_run + 5, 1);
+}
+
+/* ---- bias (mean-drift) monitor -------------------------------------------------------------- */
+
+/* The cutoff on block sums, computed here independently in long double:
+ * floor(k sqrt(2 B max(var, floor))), var the population variance. */
+static uint64_t
+drift_cut_ref(const struct qt_ent_health_cfg *cfg, const uint16_t *ref)
+{
+    long double b = cfg->drift_block, mean = 0.0L, var = 0.0L;
+    for (unsigned i = 0; i < cfg->drift_block; i++) {
+        mean += ref[i];
+    }
+    mean /= b;
+    for (unsigned i = 0; i < cfg->drift_block; i++) {
+        var += (ref[i] - mean) * (ref[i] - mean);
+    }
+    var /= b;
+    if (var < cfg->drift_var_floor) {
+        var = cfg->drift_var_floor;
+    }
+    return (uint64_t)floorl(cfg->drift_k * sqrtl(2.0L * b * var));
+}
+
+static uint64_t
+sum_of(const uint16_t *s, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        t += s[i];
+    }
+    return t;
+}
+
+Test(ent_health, drift_cutoff_formula_and_floor)
+{
+    struct qt_ent_health_cfg cfg;
+    static uint16_t s[QT_ENT_DRIFT_BLOCK];
+    uint64_t sum, sq = 0;
+
+    cr_assert_eq(qt_ent_health_cutoffs(6.27, 8, 30, &cfg), QT_OK);
+    cr_assert_eq(cfg.drift_block, 4096);
+    cr_assert_float_eq(cfg.drift_k, 8.0, 1e-12);
+    cr_assert_float_eq(cfg.drift_var_floor, (exp2(12.54) - 1.0) / 12.0, 1e-9);
+    /* half 100, half 140: mean 120, variance 400 exactly; sd_diff = sqrt(800 /
+     * 4096) = 0.4419 codes, cutoff 8 sd_diff = 3.5355 codes = 14481.5 in sums */
+    cfg.drift_var_floor = 0.0;
+    for (unsigned i = 0; i < 4096; i++) {
+        s[i] = i % 2 ? 100 : 140;
+        sq += (uint64_t)s[i] * s[i];
+    }
+    sum = sum_of(s, 4096);
+    cr_assert_eq(qt_ent_health_drift_cutoff(&cfg, sum, sq), 14481);
+    cr_assert_eq(drift_cut_ref(&cfg, s), 14481);
+    /* random 12-bit reference */
+    for (int rep = 0; rep < 20; rep++) {
+        sq = 0;
+        for (unsigned i = 0; i < 4096; i++) {
+            s[i] = (uint16_t)(rnd() % (1u + (unsigned)rep * 200u));
+            sq += (uint64_t)s[i] * s[i];
+        }
+        cr_assert_eq(qt_ent_health_drift_cutoff(&cfg, sum_of(s, 4096), sq),
+                     drift_cut_ref(&cfg, s), "rep %d", rep);
+    }
+    /* a constant reference (variance 0) falls back on the floor implied by
+     * H: (2^(2H) - 1) / 12 */
+    cr_assert_eq(qt_ent_health_cutoffs(6.27, 8, 30, &cfg), QT_OK);
+    cr_assert_eq(qt_ent_health_drift_cutoff(&cfg, 4096u * 77u, 4096u * 77u * 77u),
+                 (uint64_t)floor(8.0 * sqrt(2.0 * 4096.0 * (exp2(12.54) - 1.0) / 12.0)));
+    cr_assert_gt(qt_ent_health_drift_cutoff(&cfg, 4096u * 77u, 4096u * 77u * 77u), 0);
+}
+
+/* Moves the sum of s[0..n) to exactly target by +-1 steps on single
+ * samples, keeping 0..255 and no two neighbours equal (prev: the sample
+ * before s[0]), so RCT and APT stay quiet. */
+static void
+steer_sum(uint16_t *s, size_t n, uint16_t prev, uint64_t target)
+{
+    int64_t d = (int64_t)target - (int64_t)sum_of(s, n);
+    for (size_t pass = 0; d != 0; pass++) {
+        cr_assert_lt(pass, 200, "cannot steer the block sum");
+        for (size_t i = 0; i < n && d != 0; i++) {
+            int step = d > 0 ? 1 : -1;
+            int v = s[i] + step;
+            uint16_t left = i > 0 ? s[i - 1] : prev;
+            if (v < 0 || v > 255 || v == left || (i + 1 < n && v == s[i + 1])) {
+                continue;
+            }
+            s[i] = (uint16_t)v;
+            d -= step;
+        }
+    }
+}
+
+/* Block 0 is the reference; block 1 has sum ref + delta; block 2 is fresh.
+ * expect_fail: the monitor fires at the last sample of block 1. */
+static void
+drift_boundary(int64_t delta_from_cut, int sign, int expect_fail)
+{
+    struct qt_ent_health_cfg cfg;
+    struct qt_ent_health *h = make(6.27, 8, &cfg);
+    const unsigned b = cfg.drift_block;
+    static uint16_t s[3 * QT_ENT_DRIFT_BLOCK];
+    struct qt_ent_failure f;
+    uint64_t ref, cut;
+    int64_t target;
+    qt_rc rc;
+
+    varied(s, 3 * b, 999);
+    ref = sum_of(s, b);
+    cut = drift_cut_ref(&cfg, s);
+    target = (int64_t)ref + sign * ((int64_t)cut + delta_from_cut);
+    steer_sum(s + b, b, s[b - 1], (uint64_t)target);
+    /* the block after must not be the one to fire */
+    steer_sum(s + 2 * b, b - 1, s[2 * b - 1], ref - s[3 * b - 1]);
+    cr_assert_eq(sum_of(s + b, b), (uint64_t)target);
+    /* in pieces that straddle the blocks */
+    rc = qt_ent_health_run(h, s, 1000, &f);
+    cr_assert_eq(rc, QT_OK, "%s", f.detail);
+    rc = qt_ent_health_run(h, s + 1000, 3 * b - 1000, &f);
+    if (expect_fail) {
+        cr_assert_eq(rc, QT_E_HEALTH);
+        cr_assert_eq(f.test, QT_ENT_TEST_DRIFT, "%d", f.test);
+        cr_assert_eq(f.sample_index, 2 * b - 1);
+        cr_assert_neq(strstr(f.detail, "standard errors"), NULL, "%s", f.detail);
+        note("drift boundary: block sum - reference %+lld (cutoff %llu): %s",
+             (long long)(target - (int64_t)ref), (unsigned long long)cut, f.detail);
+    } else {
+        cr_assert_eq(rc, QT_OK, "%s", f.detail);
+    }
+    qt_ent_health_free(h);
+}
+
+Test(ent_health, drift_cutoff_exactly_passes)
+{
+    drift_boundary(0, 1, 0);
+    drift_boundary(0, -1, 0);
+    drift_boundary(-1, 1, 0);
+}
+
+Test(ent_health, drift_cutoff_plus_one_fails_at_block_end)
+{
+    drift_boundary(1, 1, 1);
+    drift_boundary(1, -1, 1);
+    drift_boundary(500, 1, 1);
+}
+
+/* A ramp like the sim's drift fault (+0.01 sigma every 1000 samples from
+ * onset 5000) on the bell-shaped samples: caught within ~25,000 samples;
+ * after a reset the shifted level becomes the new reference. */
+Test(ent_health, drift_ramp_detected_and_reset_takes_new_reference)
+{
+    struct qt_ent_health_cfg cfg;
+    struct qt_ent_health *h = make(6.27, 8, &cfg);
+    const size_t n = 65536, onset = 5000;
+    uint16_t *s = malloc(n * sizeof(*s));
+    struct qt_ent_failure f;
+    double sd = 256.0 / sqrt(48.0); /* sum of 4 uniforms on 0..255, divided by 4 */
+
+    cr_assert_not_null(s);
+    gaussianish(s, n);
+    for (size_t i = onset; i < n; i++) {
+        double v = s[i] + 0.01 * sd * (double)((i - onset) / 1000 + 1);
+        s[i] = (uint16_t)(v > 255.0 ? 255.0 : v + 0.5);
+    }
+    cr_assert_eq(qt_ent_health_run(h, s, n, &f), QT_E_HEALTH);
+    cr_assert_eq(f.test, QT_ENT_TEST_DRIFT, "%s", f.detail);
+    note("drift ramp (0.01 sd / 1000 samples) from %zu: fired at %llu, latency %llu: %s", onset,
+         (unsigned long long)f.sample_index, (unsigned long long)(f.sample_index - onset),
+         f.detail);
+    cr_assert_lt(f.sample_index - onset, 30000);
+    cr_assert_eq((f.sample_index + 1) % cfg.drift_block, 0);
+    /* a constant offset after a fresh start is the new normal */
+    qt_ent_health_reset(h, 0);
+    gaussianish(s, n);
+    for (size_t i = 0; i < n; i++) {
+        s[i] = (uint16_t)(s[i] + 20);
+    }
+    cr_assert_eq(qt_ent_health_run(h, s, n, &f), QT_OK, "%s", f.detail);
+    free(s);
+    qt_ent_health_free(h);
 }

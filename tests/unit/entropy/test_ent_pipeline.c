@@ -169,6 +169,7 @@ static const struct fault_case faults[] = {
     {"laser-off", QT_ENT_TEST_NONE, QT_E_HEALTH}, /* apt or estimate */
     {"saturate", QT_ENT_TEST_NONE, QT_E_HEALTH},  /* rct or apt */
     {"repeat", QT_ENT_TEST_BLOCK_REPEAT, QT_E_HEALTH},
+    {"drift", QT_ENT_TEST_DRIFT, QT_E_HEALTH},
     {"read-error", QT_ENT_TEST_READ, QT_E_IO},
     {"dead", QT_ENT_TEST_READ, QT_E_TIMEOUT},
 };
@@ -200,40 +201,66 @@ Test(ent_pipeline, every_fault_at_5000_fails_startup, .init = setup, .fini = tea
     }
 }
 
-Test(ent_pipeline, drift_at_5000_detected_and_prefix_identical, .init = setup, .fini = teardown)
+/* The drift fault at 5000 is caught by the drift monitor inside the
+ * start-up window (latency ~20,000 samples): nothing is ever released. */
+Test(ent_pipeline, drift_at_5000_detected_in_startup_nothing_released, .init = setup,
+     .fini = teardown)
 {
-    const char *clean = "sim:seed=11", *spec = "sim:seed=11,fault=drift@5000";
-    struct qt_ent_pipeline *p, *q;
-    struct qt_ent_failure f;
+    static const struct qt_ent_opts deferred = {.read_timeout_ms = 30, .defer_startup = 1};
+    const char *spec = "sim:seed=11,fault=drift@5000";
+    struct qt_ent_pipeline *p = NULL;
     struct qt_ent_params prm;
-    uint8_t *a, *b;
-    qt_rc rc, rc2;
-    size_t n, pre;
+    struct qt_ent_failure f;
+    struct qt_ent_stats st;
+    const size_t n = 1u << 20;
+    uint8_t *out = malloc(n);
 
-    share_seed(clean, spec);
-    p = open_ok(spec);
+    cr_assert_not_null(out);
+    cr_assert_eq(qt_ent_pipeline_new_ex(spec, &conf, &deferred, &p, &f), QT_OK);
     qt_ent_pipeline_params(p, &prm);
-    n = drain(p, 8u << 20, &a, &rc);
-    cr_assert_neq(rc, QT_OK, "drift not detected within 8 MiB");
-    qt_ent_pipeline_last_failure(p, &f);
-    note("fault drift      @%u: %-12s at raw sample %llu, latency %llu samples (%s); %zu bytes "
-         "served before",
-         ONSET, qt_ent_test_name(f.test), (unsigned long long)f.sample_index,
-         (unsigned long long)(f.sample_index - ONSET), f.detail, n);
-    cr_assert_gt(f.sample_index, ONSET);
-    {
-        uint8_t tmp[16];
-        cr_assert_eq(qt_ent_pipeline_get_entropy(p, tmp, 16), QT_E_HEALTH); /* sticky */
+    cr_assert_eq(prm.drift_block, 4096);
+    memset(out, 0xA5, n);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, out, n), QT_E_HEALTH);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(out[i], 0, "byte %zu left in the output", i);
     }
-    q = open_ok(clean);
-    cr_assert_eq(drain(q, n, &b, &rc2), n);
-    pre = ONSET / prm.block_samples * (prm.block_out_bits / 8);
-    cr_assert_eq(memcmp(a, b, pre), 0, "bytes from blocks before the onset differ");
-    cr_assert_neq(memcmp(a + pre, b + pre, n - pre), 0, "drift did not act");
-    free(a);
-    free(b);
+    qt_ent_pipeline_last_failure(p, &f);
+    qt_ent_pipeline_stats(p, &st);
+    note("fault drift      @%u: %-12s at raw sample %llu, latency %llu samples (%s)", ONSET,
+         qt_ent_test_name(f.test), (unsigned long long)f.sample_index,
+         (unsigned long long)(f.sample_index - ONSET), f.detail);
+    cr_assert_eq(f.test, QT_ENT_TEST_DRIFT, "%s", qt_ent_test_name(f.test));
+    cr_assert_str_eq(qt_ent_test_name(f.test), "drift");
+    cr_assert_gt(f.sample_index, ONSET);
+    cr_assert_lt(f.sample_index, prm.startup_samples, "not within the start-up window");
+    cr_assert_neq(strstr(f.detail, "start-up: "), NULL, "%s", f.detail);
+    cr_assert_eq(st.failures_drift, 1);
+    cr_assert_eq(st.bits_extracted, 0);
+    cr_assert_lt(st.raw_samples, prm.startup_samples);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, out, 16), QT_E_HEALTH); /* sticky */
+    free(out);
     qt_ent_pipeline_free(p);
-    qt_ent_pipeline_free(q);
+}
+
+/* No false alarm of any test (drift monitor included) on healthy sims: the
+ * default 8-bit, a 12-bit ADC and a 1-bit ADC, 16 Mi samples each. */
+Test(ent_pipeline, no_false_alarm_on_healthy_sims, .init = setup, .fini = teardown)
+{
+    static const char *const specs[] = {"sim:seed=21", "sim:seed=22,adc_bits=12",
+                                        "sim:seed=23,adc_bits=1"};
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct qt_ent_pipeline *p = open_ok(specs[i]);
+        struct qt_ent_failure f;
+        struct qt_ent_stats st;
+        qt_rc rc = qt_ent_pipeline_selftest(p, 16u << 20, &f);
+
+        cr_assert_eq(rc, QT_OK, "%s: %s at %llu: %s", specs[i], qt_ent_test_name(f.test),
+                     (unsigned long long)f.sample_index, f.detail);
+        qt_ent_pipeline_stats(p, &st);
+        cr_assert_geq(st.raw_samples, 16u << 20);
+        note("%s: %llu samples, no failure", specs[i], (unsigned long long)st.raw_samples);
+        qt_ent_pipeline_free(p);
+    }
 }
 
 Test(ent_pipeline, late_faults_fail_closed_nothing_after_onset, .init = setup, .fini = teardown)
