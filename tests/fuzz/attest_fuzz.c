@@ -64,10 +64,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mkdtemp(dir) == NULL) {
         fuzz_fail("mkdtemp");
     }
-    atexit(cleanup);
     if (qt_att_key_open(dir, NULL, QT_ATT_KEY_ED25519, 1, &key) != QT_OK) {
         fuzz_fail("qt_att_key_open");
     }
+    /* After OpenSSL registered its atexit cleanup: ours runs first and
+     * frees the key while OpenSSL is still up. */
+    atexit(cleanup);
     if ((devnull = fopen("/dev/null", "w")) == NULL) {
         fuzz_fail("/dev/null");
     }

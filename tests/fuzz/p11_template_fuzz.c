@@ -374,7 +374,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mkdtemp(dir) == NULL) {
         fuzz_fail("mkdtemp");
     }
-    atexit(cleanup);
     (void)snprintf(path, sizeof(path), "%s/qtoken.conf", dir);
     (void)snprintf(store, sizeof(store), "%s/store", dir);
     if ((f = fopen(path, "w")) == NULL) {
@@ -416,6 +415,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     MUST(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &main_session));
     MUST(F->C_Login(main_session, CKU_USER, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)));
     make_pool();
+    /* Registered after OpenSSL's own atexit handler (C_Initialize set it
+     * up), so that ours runs first: a C_Finalize after OPENSSL_cleanup
+     * leaves the module's state to the exiting process (module.c), which
+     * LeakSanitizer would report. */
+    atexit(cleanup);
     return 0;
 }
 
