@@ -152,6 +152,9 @@ cmd_info(int argc, char **argv)
         (void)printf("  APT:          window %u, cutoff %u\n", ep.apt_window, ep.apt_cutoff);
         (void)printf("  block-repeat: %u consecutive repeated %u-sample chunks (history %u)\n",
                      ep.repeat_run, ep.repeat_chunk, ep.repeat_history);
+        (void)printf("  drift:        %u-sample block mean vs the start-up block's: cutoff %.1f "
+                     "standard errors (variance floor %.4g)\n",
+                     ep.drift_block, ep.drift_k, ep.drift_var_floor);
         (void)printf("  start-up:     %llu samples before the first output\n",
                      (unsigned long long)ep.startup_samples);
         (void)printf("estimator:      window %zu samples, fails below %.4f bits/sample\n",
@@ -180,6 +183,9 @@ cmd_info(int argc, char **argv)
     json_object_object_add(x, "repeat_chunk", json_object_new_int64(ep.repeat_chunk));
     json_object_object_add(x, "repeat_run", json_object_new_int64(ep.repeat_run));
     json_object_object_add(x, "repeat_history", json_object_new_int64(ep.repeat_history));
+    json_object_object_add(x, "drift_block", json_object_new_int64(ep.drift_block));
+    json_object_object_add(x, "drift_k", json_object_new_double(ep.drift_k));
+    json_object_object_add(x, "drift_var_floor", json_object_new_double(ep.drift_var_floor));
     json_object_object_add(x, "startup_samples",
                            json_object_new_int64((int64_t)ep.startup_samples));
     json_object_object_add(o, "health", x);

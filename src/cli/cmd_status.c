@@ -45,6 +45,7 @@ print_json(const struct qt_conf *conf, const struct qt_ent_stats *st)
     add_u64(f, "block_repeat", st->failures_block_repeat);
     add_u64(f, "estimate", st->failures_estimate);
     add_u64(f, "read", st->failures_read);
+    add_u64(f, "drift", st->failures_drift);
     json_object_object_add(o, "failures", f);
     add_u64(o, "startup_runs", st->startup_runs);
     add_u64(o, "reseeds", st->reseeds);
@@ -65,11 +66,12 @@ print_text(const struct qt_conf *conf, const struct qt_ent_stats *st)
     (void)printf("bits extracted:   %llu\n", (unsigned long long)st->bits_extracted);
     (void)printf("bits served:      %llu\n", (unsigned long long)st->bits_served);
     (void)printf("failures:         rct %llu, apt %llu, block-repeat %llu, estimate %llu, "
-                 "read %llu\n",
+                 "read %llu, drift %llu\n",
                  (unsigned long long)st->failures_rct, (unsigned long long)st->failures_apt,
                  (unsigned long long)st->failures_block_repeat,
                  (unsigned long long)st->failures_estimate,
-                 (unsigned long long)st->failures_read);
+                 (unsigned long long)st->failures_read,
+                 (unsigned long long)st->failures_drift);
     (void)printf("start-up runs:    %llu\n", (unsigned long long)st->startup_runs);
     (void)printf("DRBG reseeds:     %llu\n", (unsigned long long)st->reseeds);
     (void)printf("min-entropy:      declared %.4f, estimated %.4f bits/sample\n", st->h_declared,

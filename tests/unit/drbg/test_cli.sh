@@ -71,9 +71,19 @@ for f in stuck laser-off saturate drift repeat read-error dead; do
     t=$(json test <<<"$out" 2>/dev/null)
     i=$(json sample_index <<<"$out" 2>/dev/null)
     check "selftest fault=$f@5000: exit 3 ($rc), test '$t' at sample $i >= 5000" \
-        bash -c '[ "$1" -eq 3 ] && [[ "$2" =~ ^(rct|apt|block-repeat|estimate|read|startup)$ ]] &&
+        bash -c '[ "$1" -eq 3 ] &&
+                 [[ "$2" =~ ^(rct|apt|block-repeat|estimate|read|startup|drift)$ ]] &&
                  [ "$3" -ge 5000 ]' _ "$rc" "$t" "${i:--1}"
 done
+out=$("$qtoken" device selftest --device 'sim:fault=drift@5000' --json 2>/dev/null)
+check "selftest drift@5000: the drift monitor fires inside the start-up window" \
+    bash -c '[ "$(json test <<<"$1")" = drift ] && [ "$(json sample_index <<<"$1")" -lt 65536 ]' \
+    _ "$out"
+"$qtoken" random --bytes 1M --device 'sim:fault=drift@5000' --out "$dir/drift.bin" 2>/dev/null
+rc=$?
+sz=$(size "$dir/drift.bin")
+check "random with drift@5000: exit 3 ($rc), nothing written ($sz)" \
+    bash -c '[ "$1" -eq 3 ] && [[ "$2" =~ ^(0|missing)$ ]]' _ "$rc" "$sz"
 
 "$qtoken" device capture --samples 1000 --out "$dir/c8.bin" 2>/dev/null
 check "capture of 8-bit samples: one byte each" test "$(size "$dir/c8.bin")" = 1000
