@@ -207,8 +207,9 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
         int active;
 
         qt_session_ops_lock(s);
-        active = s->ops[QT_OP_SIGN].stage != QT_STAGE_NONE ||
-                 s->ops[QT_OP_DECRYPT].stage != QT_STAGE_NONE;
+        active = (s->ops[QT_OP_SIGN].stage != QT_STAGE_NONE && s->ops[QT_OP_SIGN].auth_needed) ||
+                 (s->ops[QT_OP_DECRYPT].stage != QT_STAGE_NONE &&
+                  s->ops[QT_OP_DECRYPT].auth_needed);
         qt_session_ops_unlock(s);
         if (!active) {
             rv = CKR_OPERATION_NOT_INITIALIZED;
@@ -218,8 +219,17 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
             rv = CKR_USER_NOT_LOGGED_IN;
             goto out;
         }
+        if (len == 0 || len > QT_P11_MAX_PIN) {
+            rv = CKR_PIN_INCORRECT;
+            goto out;
+        }
         rc = qt_ks_login(slot->tok, QT_KS_USER, pin, (size_t)len);
-        rv = (len == 0 || len > QT_P11_MAX_PIN) ? CKR_PIN_INCORRECT : qt_rv(rc);
+        if ((rv = qt_rv(rc)) == CKR_OK) {
+            qt_session_ops_lock(s);
+            s->ops[QT_OP_SIGN].authed = s->ops[QT_OP_SIGN].auth_needed;
+            s->ops[QT_OP_DECRYPT].authed = s->ops[QT_OP_DECRYPT].auth_needed;
+            qt_session_ops_unlock(s);
+        }
         goto out;
     }
     if (slot->login == who) {

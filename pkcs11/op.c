@@ -194,6 +194,11 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
             goto out;
         }
     }
+    /* PKCS#11 3.0 4.9 CKA_ALWAYS_AUTHENTICATE: the user's PIN again, through
+     * C_Login(CKU_CONTEXT_SPECIFIC), before each use of the key */
+    op->auth_needed = (kind == QT_OP_SIGN || kind == QT_OP_DECRYPT) &&
+                      qt_attrs_bool(&a, CKA_ALWAYS_AUTHENTICATE, 0);
+    op->authed = 0;
     op->stage = QT_STAGE_INIT;
     op->mech = mech->mechanism;
     op->key = hk;
@@ -227,6 +232,11 @@ qt_opctx_enter(CK_SESSION_HANDLE h, enum qt_op_kind kind, struct qt_session **s,
         if ((*s)->ops[kind].stage == QT_STAGE_NONE) {
             qt_session_ops_unlock(*s);
             rv = CKR_OPERATION_NOT_INITIALIZED;
+        } else if ((*s)->ops[kind].auth_needed && !(*s)->ops[kind].authed) {
+            /* no context-specific login after the Init: the operation ends */
+            qt_op_end(&(*s)->ops[kind]);
+            qt_session_ops_unlock(*s);
+            rv = CKR_USER_NOT_LOGGED_IN;
         } else {
             *op = &(*s)->ops[kind];
             *c = (*op)->ctx;

@@ -264,6 +264,8 @@ struct qt_op {
     CK_OBJECT_HANDLE key;
     void *ctx;                        /* the crypto room's context, or find state */
     void (*free_ctx)(void *ctx);      /* releases ctx; NULL-safe on NULL ctx */
+    int auth_needed;                  /* key has CKA_ALWAYS_AUTHENTICATE (sign, decrypt) */
+    int authed;                       /* C_Login(CKU_CONTEXT_SPECIFIC) done for it */
 };
 
 struct qt_session {

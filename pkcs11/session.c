@@ -88,6 +88,8 @@ qt_op_end(struct qt_op *op)
     op->stage = QT_STAGE_NONE;
     op->mech = 0;
     op->key = CK_INVALID_HANDLE;
+    op->auth_needed = 0;
+    op->authed = 0;
 }
 
 CK_RV

@@ -89,6 +89,11 @@ te_check "a tampered message does not verify" sh -c \
 te_check "openssl rejects the tampered message" sh -c \
     "! openssl dgst -sha256 -verify p256.der -keyform DER -signature sig.ec.der tampered.txt"
 
+te_check "keypairgen with --always-auth" "${U[@]}" --keypairgen --key-type EC:prime256v1 \
+    --id 0b --label always --always-auth
+te_check "sign with an always-authenticate key (context-specific login)" sig_roundtrip 0b \
+    ECDSA-SHA256
+
 # ---- encryption ---------------------------------------------------------
 iv=000102030405060708090a0b0c0d0e0f
 te_check "encrypt AES-CBC-PAD" "${U[@]}" --encrypt --id 07 -m AES-CBC-PAD --iv $iv \

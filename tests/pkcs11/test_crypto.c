@@ -823,3 +823,39 @@ Test(crypto, login_user_3_0)
     CK_OK(f3->C_LoginUser(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6, NULL, 0));
     CK_RV_EQ(f3->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6), CKR_USER_ALREADY_LOGGED_IN);
 }
+
+Test(crypto, always_authenticate_needs_context_login)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, m = {CKM_ECDSA_SHA256, NULL, 0};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, (void *)P11T_P256, sizeof(P11T_P256)}};
+    CK_ATTRIBUTE st[] = {{CKA_ALWAYS_AUTHENTICATE, &yes, 1}};
+    CK_OBJECT_HANDLE pub, priv;
+    unsigned char sig[64];
+    CK_ULONG n = sizeof(sig);
+
+    CK_OK(F->C_GenerateKeyPair(h, &gen, pt, 1, st, 1, &pub, &priv));
+    cr_assert_eq(p11t_bool(h, priv, CKA_ALWAYS_AUTHENTICATE), CK_TRUE);
+    CK_OK(F->C_SignInit(h, &m, priv));
+    CK_RV_EQ(F->C_Sign(h, (CK_BYTE *)msg, 4, sig, &n), CKR_USER_NOT_LOGGED_IN);
+    CK_RV_EQ(F->C_Sign(h, (CK_BYTE *)msg, 4, sig, &n), CKR_OPERATION_NOT_INITIALIZED);
+    CK_OK(F->C_SignInit(h, &m, priv));
+    CK_RV_EQ(F->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)"000000", 6), CKR_PIN_INCORRECT);
+    CK_OK(F->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)USER_PIN, 6));
+    n = sizeof(sig);
+    CK_OK(F->C_Sign(h, (CK_BYTE *)msg, 4, sig, &n));
+    /* each use needs its own login */
+    CK_OK(F->C_SignInit(h, &m, priv));
+    n = sizeof(sig);
+    CK_RV_EQ(F->C_Sign(h, (CK_BYTE *)msg, 4, sig, &n), CKR_USER_NOT_LOGGED_IN);
+    /* keys without the attribute: no context login to give */
+    {
+        CK_OBJECT_HANDLE p2, s2;
+
+        p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &p2, &s2);
+        CK_OK(F->C_SignInit(h, &m, s2));
+        CK_RV_EQ(F->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR *)USER_PIN, 6),
+                 CKR_OPERATION_NOT_INITIALIZED);
+    }
+}
