@@ -156,6 +156,7 @@ struct qt_att_entropy {
     uint64_t raw_samples;
     uint64_t startup_runs;
     uint64_t failures_rct, failures_apt, failures_block_repeat, failures_estimate, failures_read;
+    uint64_t failures_drift;
     int state;                 /* 0 ok, 1 error */
     uint64_t bits_drawn;       /* DRBG output bits drawn for this event (key generation) */
     uint64_t reseeds;          /* DRBG reseed counter */

@@ -201,6 +201,7 @@ entropy_json(const struct qt_att_entropy *en)
     e |= add_u64(f, "block_repeat", en->failures_block_repeat);
     e |= add_u64(f, "estimate", en->failures_estimate);
     e |= add_u64(f, "read", en->failures_read);
+    e |= add_u64(f, "drift", en->failures_drift);
     e |= add(o, "failures", f);
     e |= add_u64(o, "bits_drawn", en->bits_drawn);
     e |= add_u64(o, "reseeds", en->reseeds);

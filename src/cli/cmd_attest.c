@@ -221,6 +221,7 @@ qt_attest_evidence(struct qt_ent_pipeline *p, struct qt_drbg *d, struct qt_dev_i
     en->failures_block_repeat = st.failures_block_repeat;
     en->failures_estimate = st.failures_estimate;
     en->failures_read = st.failures_read;
+    en->failures_drift = st.failures_drift;
     en->state = st.state;
     en->reseeds = d != NULL ? qt_drbg_reseed_count(d) : st.reseeds;
 }
