@@ -224,19 +224,31 @@ qt_attr_template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n)
     return CKR_OK;
 }
 
+/* The i-th entry of a caller's nested CK_ATTRIBUTE array, copied out: the
+ * caller's bytes carry no alignment promise. */
+static CK_ATTRIBUTE
+nested_at(const void *p, CK_ULONG i)
+{
+    CK_ATTRIBUTE a;
+
+    memcpy(&a, (const unsigned char *)p + i * sizeof(CK_ATTRIBUTE), sizeof(a));
+    return a;
+}
+
 static CK_RV
 check_tmpl_value(const void *p, CK_ULONG len, int depth)
 {
-    const CK_ATTRIBUTE *t = p;
     CK_ULONG n;
 
-    if (len % sizeof(CK_ATTRIBUTE) != 0 || depth > 0) {
+    if (len % sizeof(CK_ATTRIBUTE) != 0 || depth > 0 || len / sizeof(CK_ATTRIBUTE) > 1024) {
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
     n = len / sizeof(CK_ATTRIBUTE);
     for (CK_ULONG i = 0; i < n; i++) {
-        if ((t[i].pValue == NULL && t[i].ulValueLen > 0) || (t[i].type & CKF_ARRAY_ATTRIBUTE) ||
-            t[i].ulValueLen > (1ul << 20)) {
+        CK_ATTRIBUTE t = nested_at(p, i);
+
+        if ((t.pValue == NULL && t.ulValueLen > 0) || (t.type & CKF_ARRAY_ATTRIBUTE) ||
+            t.ulValueLen > (1ul << 20)) {
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
     }
@@ -281,16 +293,18 @@ check_value(const struct rule *r, const void *p, CK_ULONG len)
 
 /* Serialises a caller's CK_ATTRIBUTE array value into stored form. */
 static CK_RV
-tmpl_encode(const CK_ATTRIBUTE *t, CK_ULONG n, struct qt_buf *out)
+tmpl_encode(const void *p, CK_ULONG n, struct qt_buf *out)
 {
     qt_rc rc;
 
     qt_buf_init(out);
     rc = qt_buf_put_u32(out, (uint32_t)n);
     for (CK_ULONG i = 0; i < n && rc == QT_OK; i++) {
-        rc = qt_buf_put_u64(out, (uint64_t)t[i].type);
+        CK_ATTRIBUTE t = nested_at(p, i);
+
+        rc = qt_buf_put_u64(out, (uint64_t)t.type);
         if (rc == QT_OK) {
-            rc = qt_buf_put_lv(out, t[i].pValue, (size_t)t[i].ulValueLen);
+            rc = qt_buf_put_lv(out, t.pValue, (size_t)t.ulValueLen);
         }
     }
     if (rc != QT_OK) {
@@ -747,7 +761,8 @@ qt_attr_is_sensitive(const struct qt_attrs *a, CK_ATTRIBUTE_TYPE type)
 static CK_RV
 get_template_value(const struct qt_attr *x, CK_ATTRIBUTE *t)
 {
-    CK_ATTRIBUTE *inner = NULL, *dst;
+    CK_ATTRIBUTE *inner = NULL;
+    void *dst;
     CK_ULONG cnt = 0;
     CK_RV rv, res = CKR_OK;
 
@@ -765,16 +780,19 @@ get_template_value(const struct qt_attr *x, CK_ATTRIBUTE *t)
     }
     dst = t->pValue;
     for (CK_ULONG i = 0; i < cnt; i++) {
-        dst[i].type = inner[i].type;
-        if (dst[i].pValue == NULL) {
-            dst[i].ulValueLen = inner[i].ulValueLen;
-        } else if (dst[i].ulValueLen >= inner[i].ulValueLen) {
-            memcpy(dst[i].pValue, inner[i].pValue, inner[i].ulValueLen);
-            dst[i].ulValueLen = inner[i].ulValueLen;
+        CK_ATTRIBUTE d = nested_at(dst, i);
+
+        d.type = inner[i].type;
+        if (d.pValue == NULL) {
+            d.ulValueLen = inner[i].ulValueLen;
+        } else if (d.ulValueLen >= inner[i].ulValueLen) {
+            memcpy(d.pValue, inner[i].pValue, inner[i].ulValueLen);
+            d.ulValueLen = inner[i].ulValueLen;
         } else {
-            dst[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            d.ulValueLen = CK_UNAVAILABLE_INFORMATION;
             res = CKR_BUFFER_TOO_SMALL;
         }
+        memcpy((unsigned char *)dst + i * sizeof(CK_ATTRIBUTE), &d, sizeof(d));
     }
     t->ulValueLen = cnt * sizeof(CK_ATTRIBUTE);
 out:

@@ -402,3 +402,29 @@ Test(object, trusted_by_so_only)
     cr_assert_eq(p11t_bool(h, o, CKA_TRUSTED), CK_TRUE);
     CK_OK(F->C_CreateObject(h, t, 6, &o));
 }
+
+/* Nested templates (CKA_WRAP_TEMPLATE) given in memory with no particular
+ * alignment are read and written bytewise (UBSan checks the accesses). */
+Test(object, nested_template_unaligned)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_ULONG len = 16;
+    CK_ATTRIBUTE inner[1] = {{CKA_VALUE_LEN, &len, sizeof(len)}};
+    unsigned char raw[sizeof(inner) + 1], out[sizeof(CK_ATTRIBUTE) + 1];
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &c_secret, sizeof(c_secret)},
+                        {CKA_KEY_TYPE, &k_aes, sizeof(k_aes)},
+                        {CKA_VALUE, "0123456789abcdef", 16},
+                        {CKA_WRAP_TEMPLATE, raw + 1, sizeof(inner)}};
+    CK_ATTRIBUTE q = {CKA_WRAP_TEMPLATE, out + 1, sizeof(CK_ATTRIBUTE)};
+    CK_ATTRIBUTE got;
+    CK_OBJECT_HANDLE o;
+
+    memcpy(raw + 1, inner, sizeof(inner));
+    CK_OK(F->C_CreateObject(h, t, 4, &o));
+    memset(out, 0, sizeof(out)); /* inner pValue NULL: a length query */
+    CK_OK(F->C_GetAttributeValue(h, o, &q, 1));
+    cr_assert_eq(q.ulValueLen, sizeof(CK_ATTRIBUTE));
+    memcpy(&got, out + 1, sizeof(got));
+    cr_assert_eq(got.type, CKA_VALUE_LEN);
+    cr_assert_eq(got.ulValueLen, sizeof(CK_ULONG));
+}
