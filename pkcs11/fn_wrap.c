@@ -352,6 +352,7 @@ static CK_RV
 derive_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hb, CK_ATTRIBUTE_PTR tmpl,
            CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
+    CK_ECDH1_DERIVE_PARAMS pb;
     const CK_ECDH1_DERIVE_PARAMS *p;
     struct qt_key_ref *bref = NULL;
     struct qt_secret z = {0};
@@ -381,8 +382,13 @@ derive_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hb, CK_A
         rv = CKR_MECHANISM_INVALID;
         goto out;
     }
-    p = mech->pParameter;
-    if (p == NULL || mech->ulParameterLen != sizeof(*p) || p->kdf != CKD_NULL ||
+    if (mech->pParameter == NULL || mech->ulParameterLen != sizeof(pb)) {
+        rv = CKR_MECHANISM_PARAM_INVALID;
+        goto out;
+    }
+    memcpy(&pb, mech->pParameter, sizeof(pb)); /* no alignment promise */
+    p = &pb;
+    if (p->kdf != CKD_NULL ||
         p->ulSharedDataLen != 0 || p->pPublicData == NULL || p->ulPublicDataLen == 0) {
         rv = CKR_MECHANISM_PARAM_INVALID;
         goto out;

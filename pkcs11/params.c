@@ -7,6 +7,7 @@
  * A malformed block is CKR_MECHANISM_PARAM_INVALID, a missing one for a
  * mechanism that needs it too.
  */
+#include <stddef.h>
 #include <string.h>
 #include "key.h"
 
@@ -61,12 +62,24 @@ no_params(const CK_MECHANISM *mech)
     return mech->ulParameterLen == 0;
 }
 
+/* Parameter blocks are copied out before use: the caller's memory carries
+ * no alignment promise. */
+static int
+param_copy(const CK_MECHANISM *mech, void *dst, size_t n)
+{
+    if (mech->pParameter == NULL || mech->ulParameterLen != n) {
+        return 0;
+    }
+    memcpy(dst, mech->pParameter, n);
+    return 1;
+}
+
 static CK_RV
 pss(const CK_MECHANISM *mech, enum qt_crypto_hash hash, struct qt_crypto_mech *m)
 {
-    const CK_RSA_PKCS_PSS_PARAMS *p = mech->pParameter;
+    CK_RSA_PKCS_PSS_PARAMS pb, *p = &pb;
 
-    if (p == NULL || mech->ulParameterLen != sizeof(*p)) {
+    if (!param_copy(mech, &pb, sizeof(pb))) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
     m->type = QT_CRYPTO_MECH_RSA_PSS;
@@ -84,9 +97,9 @@ pss(const CK_MECHANISM *mech, enum qt_crypto_hash hash, struct qt_crypto_mech *m
 static CK_RV
 oaep(const CK_MECHANISM *mech, struct qt_crypto_mech *m)
 {
-    const CK_RSA_PKCS_OAEP_PARAMS *p = mech->pParameter;
+    CK_RSA_PKCS_OAEP_PARAMS pb, *p = &pb;
 
-    if (p == NULL || mech->ulParameterLen != sizeof(*p)) {
+    if (!param_copy(mech, &pb, sizeof(pb))) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
     m->type = QT_CRYPTO_MECH_RSA_OAEP;
@@ -123,9 +136,9 @@ iv16(const CK_MECHANISM *mech, enum qt_crypto_mech_type t, struct qt_crypto_mech
 static CK_RV
 gcm(const CK_MECHANISM *mech, struct qt_crypto_mech *m)
 {
-    const CK_GCM_PARAMS *p = mech->pParameter;
+    CK_GCM_PARAMS pb, *p = &pb;
 
-    if (p == NULL || mech->ulParameterLen != sizeof(*p)) {
+    if (!param_copy(mech, &pb, sizeof(pb))) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
     if (p->pIv == NULL || p->ulIvLen < 1 || p->ulIvLen > 128 ||
@@ -151,10 +164,14 @@ hmac(const CK_MECHANISM *mech, enum qt_crypto_hash h, int general, struct qt_cry
     if (!general) {
         return no_params(mech) ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
     }
-    if (mech->pParameter == NULL || mech->ulParameterLen != sizeof(CK_ULONG)) {
-        return CKR_MECHANISM_PARAM_INVALID;
+    {
+        CK_ULONG len;
+
+        if (!param_copy(mech, &len, sizeof(len))) {
+            return CKR_MECHANISM_PARAM_INVALID;
+        }
+        m->mac_len = (size_t)len;
     }
-    m->mac_len = (size_t)*(const CK_ULONG *)mech->pParameter;
     if (m->mac_len < 1 || m->mac_len > qt_crypto_hash_len(h)) {
         return CKR_MECHANISM_PARAM_INVALID;
     }
@@ -221,11 +238,11 @@ qt_params_map(const CK_MECHANISM *mech, struct qt_crypto_mech *m)
     case CKM_EDDSA:
         m->type = QT_CRYPTO_MECH_EDDSA;
         if (mech->ulParameterLen != 0) {
-            const struct qt_eddsa_params *p = mech->pParameter;
+            struct qt_eddsa_params p;
 
             /* pure EdDSA only: no prehash, no context */
-            if (mech->ulParameterLen != sizeof(*p) || p->phFlag != CK_FALSE ||
-                p->ulContextDataLen != 0) {
+            if (!param_copy(mech, &p, sizeof(p)) || p.phFlag != CK_FALSE ||
+                p.ulContextDataLen != 0) {
                 return CKR_MECHANISM_PARAM_INVALID;
             }
         }
@@ -257,16 +274,16 @@ qt_params_map(const CK_MECHANISM *mech, struct qt_crypto_mech *m)
     case CKM_AES_CBC_PAD:
         return iv16(mech, QT_CRYPTO_MECH_AES_CBC_PAD, m);
     case CKM_AES_CTR: {
-        const CK_AES_CTR_PARAMS *p = mech->pParameter;
+        CK_AES_CTR_PARAMS p;
 
-        if (p == NULL || mech->ulParameterLen != sizeof(*p) || p->ulCounterBits < 1 ||
-            p->ulCounterBits > 128) {
+        if (!param_copy(mech, &p, sizeof(p)) || p.ulCounterBits < 1 || p.ulCounterBits > 128) {
             return CKR_MECHANISM_PARAM_INVALID;
         }
         m->type = QT_CRYPTO_MECH_AES_CTR;
-        m->iv = p->cb;
-        m->iv_len = sizeof(p->cb);
-        m->ctr_bits = (size_t)p->ulCounterBits;
+        /* the counter block, borrowed from the caller's parameter bytes */
+        m->iv = (const uint8_t *)mech->pParameter + offsetof(CK_AES_CTR_PARAMS, cb);
+        m->iv_len = sizeof(p.cb);
+        m->ctr_bits = (size_t)p.ulCounterBits;
         return CKR_OK;
     }
     case CKM_AES_GCM:

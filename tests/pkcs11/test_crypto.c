@@ -859,3 +859,22 @@ Test(crypto, always_authenticate_needs_context_login)
                  CKR_OPERATION_NOT_INITIALIZED);
     }
 }
+
+/* Mechanism parameter blocks in memory with no particular alignment are
+ * copied out before use (UBSan checks the accesses). */
+Test(crypto, unaligned_mechanism_parameters)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_HANDLE pub, priv;
+    CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    unsigned char raw[sizeof(pp) + 1], sig[256];
+    CK_MECHANISM m = {CKM_SHA256_RSA_PKCS_PSS, raw + 1, sizeof(pp)};
+    CK_ULONG n = sizeof(sig);
+
+    memcpy(raw + 1, &pp, sizeof(pp));
+    p11t_rsa(h, 2048, 0, &pub, &priv);
+    CK_OK(F->C_SignInit(h, &m, priv));
+    CK_OK(F->C_Sign(h, (CK_BYTE *)msg, sizeof(msg), sig, &n));
+    CK_OK(F->C_VerifyInit(h, &m, pub));
+    CK_OK(F->C_Verify(h, (CK_BYTE *)msg, sizeof(msg), sig, n));
+}
