@@ -12,7 +12,8 @@
  *  3. as base64url text: a decoded string re-encodes to itself (canonical),
  *     and the bytes encode then decode to themselves;
  *  4. each line as a record payload that the fuzzer's key signs, chained
- *     into a log of up to 8 records, then qt_att_log_verify, which parses
+ *     into a log of up to 8 records ("@PREV@" in a line stands for the
+ *     hash of the previous record), then qt_att_log_verify, which parses
  *     the payload format and the chain (the part of the verifier a real
  *     signature unlocks), the entropy summary and the printer.
  *
@@ -164,9 +165,44 @@ as_b64(const uint8_t *data, size_t size, const char *text, size_t len)
     free(enc);
 }
 
+/* A copy of the line with every PREV_MARK replaced by prev (the hash of the
+ * previous record, 64 zeros for the first), so that the fuzzer can write
+ * chains that link without knowing the key.  NULL on allocation failure. */
+#define PREV_MARK "@PREV@"
+
+static char *
+with_prev(const char *line, size_t len, const char *prev)
+{
+    size_t mark = strlen(PREV_MARK);
+    size_t cap = len + 1;
+    size_t o = 0;
+    char *out;
+
+    for (size_t i = 0; i + mark <= len; i++) {
+        if (memcmp(line + i, PREV_MARK, mark) == 0) {
+            cap += 64;
+        }
+    }
+    if ((out = malloc(cap)) == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len;) {
+        if (i + mark <= len && memcmp(line + i, PREV_MARK, mark) == 0) {
+            memcpy(out + o, prev, 64);
+            o += 64;
+            i += mark;
+        } else {
+            out[o++] = line[i++];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void
 as_payloads(const char *text, size_t len)
 {
+    char prev[QT_ATT_HASH_HEX];
     struct qt_att_log log;
     struct qt_att_verify_result res;
     char summary[256];
@@ -175,6 +211,8 @@ as_payloads(const char *text, size_t len)
     char *found = NULL;
     qt_rc rc;
 
+    memset(prev, '0', 64);
+    prev[64] = '\0';
     qt_att_log_init(&log);
     while (pos < len && log.n < ATT_FUZZ_MAX_RECORDS) {
         const char *nl = memchr(text + pos, '\n', len - pos);
@@ -182,11 +220,18 @@ as_payloads(const char *text, size_t len)
         char *jws = NULL;
 
         if (end > pos) {
-            if (qt_att_jws_sign(key, text + pos, end - pos, &jws) != QT_OK ||
-                qt_att_log_add(&log, log.n + 1, jws) != QT_OK) {
+            char *payload = with_prev(text + pos, end - pos, prev);
+            size_t plen = payload != NULL ? strlen(payload) : 0;
+
+            /* strlen: a payload cut at an embedded NUL is still a payload. */
+            if (payload == NULL || qt_att_jws_sign(key, payload, plen, &jws) != QT_OK ||
+                qt_att_log_add(&log, log.n + 1, jws) != QT_OK ||
+                qt_att_record_hash(jws, prev) != QT_OK) {
+                free(payload);
                 free(jws);
                 goto out;
             }
+            free(payload);
             free(jws);
         }
         pos = end + 1;
@@ -196,6 +241,10 @@ as_payloads(const char *text, size_t len)
     }
     rc = qt_att_log_verify(&log, qt_att_key_pkey(key), &res);
     fuzz_check(memchr(res.reason, '\0', sizeof(res.reason)) != NULL);
+    if (getenv("QT_FUZZ_VERBOSE") != NULL) {
+        fprintf(stderr, "attest_fuzz: signed log of %zu: %s\n", log.n,
+                rc == QT_OK ? "verifies" : res.reason);
+    }
     if (rc == QT_OK) {
         fuzz_check(res.records == log.n);
         fuzz_check(strlen(res.last_hash) == 64);

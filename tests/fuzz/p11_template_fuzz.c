@@ -7,8 +7,9 @@
  * in on a session that stays open.  Objects every input can reach: a data
  * object, an AES key (generated) and an EC P-256 key pair (generated).
  *
- * Input: byte 0 = operations, byte 1 = which pool object, then three
- * templates T1 T2 T3, each a count byte then attributes:
+ * Input: byte 0 = operations, byte 1 = pool object (bits 0-1) and keygen
+ * mechanism (bits 2-3), then three templates T1 T2 T3, each a count byte
+ * then attributes:
  *   type   one byte: index into the table below, or 0xff + 4 bytes raw type
  *   value  one byte L: 0x00..0xef  L bytes follow
  *                      0xf0        NULL, length 0
@@ -22,6 +23,8 @@
  *   0 read-only session   1 C_CreateObject(T1)   2 C_FindObjects(T2)
  *   3 C_GetAttributeValue(T2)   4 C_SetAttributeValue(T3)
  *   5 C_CopyObject(T3)   6 logged out for this input
+ *   7 C_GenerateKey(T1) / C_GenerateKeyPair(T1, T3), mechanism from
+ *     bits 2-3 of byte 1: AES, generic secret, EC, EdDSA
  * Get/set/copy work on the created object, or on a fresh copy of the pool
  * object (so that inputs do not change the pool), or on the pool object
  * itself (get only) when it cannot be copied.  Objects made are destroyed.
@@ -450,6 +453,47 @@ check_has_class(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
     fuzz_check(a.ulValueLen == sizeof(cls) && cls != (CK_OBJECT_CLASS)-1);
 }
 
+/* Key generation with T1 (secret key, or public key) and T3 (private key):
+ * the generate origin of the template rules.  The mechanism comes from
+ * bits 2-3 of byte 1; RSA is left out (too slow per input).  When nothing
+ * was created, the generated (private) key becomes the object worked on. */
+static void
+generate(CK_SESSION_HANDLE h, uint8_t which, struct tmpl *t1, struct tmpl *t3,
+         CK_OBJECT_HANDLE *made, CK_OBJECT_HANDLE *made2)
+{
+    static const CK_MECHANISM_TYPE mechs[] = {CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN,
+                                              CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN};
+    CK_MECHANISM m = {mechs[(which >> 2) & 3u], NULL, 0};
+    CK_OBJECT_HANDLE a = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE b = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    if (m.mechanism == CKM_AES_KEY_GEN || m.mechanism == CKM_GENERIC_SECRET_KEY_GEN) {
+        rv = F->C_GenerateKey(h, &m, t1->a, t1->n, &b);
+        note("C_GenerateKey", rv);
+    } else {
+        rv = F->C_GenerateKeyPair(h, &m, t1->a, t1->n, t3->a, t3->n, &a, &b);
+        note("C_GenerateKeyPair", rv);
+    }
+    if (rv != CKR_OK) {
+        return;
+    }
+    if (a != CK_INVALID_HANDLE) {
+        check_has_class(h, a);
+    }
+    check_has_class(h, b);
+    if (*made == CK_INVALID_HANDLE) {
+        *made = b;
+        *made2 = a;
+    } else {
+        /* Both go at the end of the input. */
+        (void)F->C_DestroyObject(h, b);
+        if (a != CK_INVALID_HANDLE) {
+            (void)F->C_DestroyObject(h, a);
+        }
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -457,6 +501,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tmpl t1, t2, t3;
     CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE made2 = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE work = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE target;
     CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
@@ -489,6 +534,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             made = CK_INVALID_HANDLE;
         }
+    }
+    if (ops & 0x80) {
+        generate(h, which, &t1, &t3, &made, &made2);
     }
     target = made;
     if (target == CK_INVALID_HANDLE) {
@@ -546,6 +594,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (made != CK_INVALID_HANDLE) {
         (void)F->C_DestroyObject(h, made);
+    }
+    if (made2 != CK_INVALID_HANDLE) {
+        (void)F->C_DestroyObject(h, made2);
     }
     if (work != CK_INVALID_HANDLE) {
         (void)F->C_DestroyObject(h, work);
