@@ -357,7 +357,11 @@ CK_RV qt_object_find_inlock(struct qt_session *s, const CK_ATTRIBUTE *tmpl, CK_U
  * private -> user logged in). */
 CK_RV qt_object_writable_inlock(struct qt_session *s, struct qt_object *obj);
 
-/* Called inside the keystore transaction of a token event (see events.c). */
+/* ---- events (events.c), continued --------------------------------------- */
+
+/* Appends the signed attestation record of event ev to slot s's token log;
+ * called inside the keystore transaction of the change (see events.c).
+ * Any error must abort that change. */
 qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
                       const struct qt_attrs *obj) QT_MUST_CHECK;
 
@@ -370,7 +374,8 @@ const char *qt_ckr_name(CK_RV rv);
 /* Blank-pads s into a fixed-width CK_UTF8CHAR field (no NUL). */
 void qt_pad(CK_UTF8CHAR *dst, size_t width, const char *s);
 /* The two-call length convention: out == NULL -> *outlen = need, CKR_OK;
- * *outlen < need -> *outlen = need, CKR_BUFFER_TOO_SMALL; else copies. */
+ * *outlen < need -> *outlen = need, CKR_BUFFER_TOO_SMALL; else *outlen =
+ * need and CKR_OK (the caller then writes the output). */
 CK_RV qt_out_len(CK_BYTE_PTR out, CK_ULONG_PTR outlen, size_t need);
 
 #endif
