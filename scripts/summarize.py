@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Sums every test a meson run executed into one line 'N passed, N failed[, N skipped]'.
 
+A test whose output holds a sanitizer report counts one failure more, even
+when its exit status hid it.
+
 A Criterion executable counts its own tests (its 'Synthesis' line); a script
 test that prints a plain 'N passed, N failed' line counts those; any other
 test counts as one, by its meson result.
@@ -12,6 +15,11 @@ import sys
 SYNTH = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
 PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
 
+# A sanitizer report inside a Criterion worker or a child process does not
+# always change an exit status: any test whose output carries one fails.
+SANITIZER = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)|runtime error: |"
+                       r"WARNING: ThreadSanitizer")
+
 passed = failed = skipped = 0
 for path in sys.argv[1:]:
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -19,6 +27,9 @@ for path in sys.argv[1:]:
             t = json.loads(line)
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             result = t.get("result", "")
+            if SANITIZER.search(out):
+                print(f"summarize: sanitizer report in {t.get('name')}", file=sys.stderr)
+                failed += 1
             m = SYNTH.findall(out)
             p = PLAIN.findall(out)
             if result == "SKIP":
