@@ -158,7 +158,7 @@ struct qt_att_entropy {
     uint64_t failures_rct, failures_apt, failures_block_repeat, failures_estimate, failures_read;
     uint64_t failures_drift;
     int state;                 /* 0 ok, 1 error */
-    uint64_t bits_drawn;       /* DRBG output bits drawn for this event (key generation) */
+    uint64_t bits_drawn;       /* QRNG bits the key generation's reseed drew */
     uint64_t reseeds;          /* DRBG reseed counter */
     int prediction_resistance; /* 1 if a QRNG reseed preceded this key's generation */
 };

@@ -191,10 +191,12 @@ evidence(struct qt_att_entropy *en, struct qt_dev_info *di, int keygen)
     en->failures_block_repeat = st.failures_block_repeat;
     en->failures_estimate = st.failures_estimate;
     en->failures_read = st.failures_read;
+    en->failures_drift = st.failures_drift;
     en->state = st.state;
     en->reseeds = qt_mod->drbg != NULL ? qt_drbg_reseed_count(qt_mod->drbg) : st.reseeds;
     /* Key generation runs with prediction resistance (a QRNG reseed first). */
     en->prediction_resistance = keygen;
+    en->bits_drawn = keygen ? qt_keygen_bits_drawn() : 0;
 }
 
 static enum qt_att_event_type

@@ -39,12 +39,25 @@ base_attrs(struct qt_attrs *b, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
  * entropy for every key) and returns the libctx.  Called without the module
  * lock: key generation (seconds for RSA-4096) does not stop other threads;
  * d stays valid until C_Finalize. */
+/* QRNG bits the last key-generation reseed of this thread drew: read by the
+ * attestation record of that key (events.c), made in the same thread. */
+static _Thread_local uint64_t keygen_bits_drawn;
+
+uint64_t
+qt_keygen_bits_drawn(void)
+{
+    return keygen_bits_drawn;
+}
+
 static CK_RV
 fresh_libctx(struct qt_drbg *d, OSSL_LIB_CTX **lc)
 {
+    uint64_t before = qt_drbg_thread_seed_bytes();
     qt_rc rc;
 
+    keygen_bits_drawn = 0;
     rc = qt_drbg_reseed(d);
+    keygen_bits_drawn = (qt_drbg_thread_seed_bytes() - before) * 8;
     if ((rc != QT_OK || qt_module_health_failed()) && qt_lock() == CKR_OK) {
         qt_module_note_entropy_inlock(rc);
         qt_unlock();

@@ -362,6 +362,8 @@ CK_RV qt_object_writable_inlock(struct qt_session *s, struct qt_object *obj);
 /* Appends the signed attestation record of event ev to slot s's token log;
  * called inside the keystore transaction of the change (see events.c).
  * Any error must abort that change. */
+/* Fresh QRNG bits drawn by this thread's last key-generation reseed (fn_keygen.c). */
+uint64_t qt_keygen_bits_drawn(void);
 qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
                       const struct qt_attrs *obj) QT_MUST_CHECK;
 

@@ -555,6 +555,12 @@ qt_drbg_reseed(struct qt_drbg *d)
     return rc;
 }
 
+uint64_t
+qt_drbg_thread_seed_bytes(void)
+{
+    return qt_seed_src_thread_bytes();
+}
+
 qt_rc
 qt_drbg_mix(struct qt_drbg *d, const uint8_t *in, size_t n)
 {

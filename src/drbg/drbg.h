@@ -65,6 +65,11 @@ struct qt_drbg_counters {
 /* Snapshot of the counters (tests, status, bench). */
 void qt_drbg_counters(struct qt_drbg *d, struct qt_drbg_counters *out);
 
+/* Full-entropy QRNG bytes the calling thread has pulled into any DRBG so far:
+ * the difference around qt_drbg_reseed is what that reseed drew (OpenSSL
+ * pulls seeds in the thread that asked). */
+uint64_t qt_drbg_thread_seed_bytes(void);
+
 /* NULL-safe. Frees the libctx. */
 void qt_drbg_free(struct qt_drbg *d);
 

@@ -372,6 +372,16 @@ seed_verify_zeroization(void *vs)
 
 /* OpenSSL's seed-source contract: entropy bits wanted, at least min_len and at
  * most max_len bytes.  Pipeline output carries 8 bits of entropy per byte. */
+/* Seed bytes this thread has pulled (OpenSSL pulls a parent's seed in the
+ * thread that asked for the reseed), so a caller can measure one reseed. */
+static _Thread_local uint64_t thread_seed_bytes;
+
+uint64_t
+qt_seed_src_thread_bytes(void)
+{
+    return thread_seed_bytes;
+}
+
 static size_t
 seed_get_seed(void *vs, unsigned char **pout, int entropy, size_t min_len, size_t max_len,
               int prediction_resistance, const unsigned char *adin, size_t adin_len)
@@ -404,6 +414,7 @@ seed_get_seed(void *vs, unsigned char **pout, int entropy, size_t min_len, size_
     }
     /* Every seed handed out is one (re)seed of a DRBG built on us. */
     qt_ent_pipeline_note_reseed(pipe);
+    thread_seed_bytes += need;
     *pout = buf;
     return need;
 }

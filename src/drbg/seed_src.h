@@ -48,6 +48,8 @@ struct qt_seed_prov *qt_seed_src_prov_new(struct qt_ent_pipeline *pipe);
 void qt_seed_src_prov_free(struct qt_seed_prov *sp);
 
 /* Snapshot of the counters (atomic reads). */
+/* Full-entropy bytes the calling thread has pulled from any QRNG-SEED source. */
+uint64_t qt_seed_src_thread_bytes(void);
 void qt_seed_src_counters(const struct qt_seed_prov *sp, struct qt_seed_counters *out);
 
 /* Fills the provider's out dispatch table (query_operation, teardown,
