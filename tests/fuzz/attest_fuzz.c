@@ -223,7 +223,15 @@ as_payloads(const char *text, size_t len)
             char *payload = with_prev(text + pos, end - pos, prev);
             size_t plen = payload != NULL ? strlen(payload) : 0;
 
-            /* strlen: a payload cut at an embedded NUL is still a payload. */
+            /* strlen: a payload cut at an embedded NUL is still a payload.
+             * An empty one is skipped: qt_att_jws_sign signs it but the JWS
+             * parser (jws_split) refuses an empty payload part, and records
+             * are never empty (JSON objects). */
+            if (payload != NULL && plen == 0) {
+                free(payload);
+                pos = end + 1;
+                continue;
+            }
             if (payload == NULL || qt_att_jws_sign(key, payload, plen, &jws) != QT_OK ||
                 qt_att_log_add(&log, log.n + 1, jws) != QT_OK ||
                 qt_att_record_hash(jws, prev) != QT_OK) {
