@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential meson ninja-build pkg-config python3
   libssl-dev openssl libsqlite3-dev sqlite3 libargon2-dev libjson-c-dev libinih-dev
-  libmicrohttpd-dev libp11-kit-dev p11-kit libcriterion-dev
+  libmicrohttpd-dev libp11-kit-dev p11-kit libcriterion-dev libnss3-dev
   softhsm2 opensc libengine-pkcs11-openssl gnutls-bin python3-pykcs11
   python3-jwcrypto python3-cryptography
   dieharder rng-tools5 ent
