@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what is missing, builds with
-# -Werror, runs every suite but stats-full, then the unit and PKCS#11 API
+# -Werror, runs every suite but stats-full, then the unit, PKCS#11 API and fuzz-replay
 # suites again under AddressSanitizer + UndefinedBehaviorSanitizer, and ends
 # with one line 'N passed, N failed' summing every test that ran.
 set -uo pipefail
@@ -29,7 +29,7 @@ fi
 
 if build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    meson test -C build-asan --no-rebuild --num-processes "$jobs" --suite unit --suite pkcs11 \
+    meson test -C build-asan --no-rebuild --num-processes "$jobs" --suite unit --suite pkcs11 --suite fuzz \
     --print-errorlogs || status=1
   logs+=(build-asan/meson-logs/testlog.json)
 else
