@@ -186,7 +186,7 @@ qt_rc qt_att_record_build(const struct qt_att_key *k, const char *prev_jws, uint
 qt_rc qt_att_record_hash(const char *jws, char hex[QT_ATT_HASH_HEX]) QT_MUST_CHECK;
 
 /* Compact JWS sign/verify (att_jws.c).  sign: header {"alg","kid","typ"}
- * over payload bytes; *out malloc'ed.  verify: checks the header's alg
+ * over payload bytes (len > 0, else QT_E_ARG); *out malloc'ed.  verify: checks the header's alg
  * matches the key and the signature; on success *payload (malloc'ed,
  * NUL-terminated, length *len) is the decoded payload.  QT_E_FORMAT for a
  * malformed JWS, QT_E_SIGNATURE for a bad signature. */

@@ -202,7 +202,8 @@ qt_att_jws_sign(const struct qt_att_key *k, const char *payload, size_t len, cha
     int ed;
     qt_rc rc = QT_E_CRYPTO;
 
-    QT_ENSURE(k != NULL && payload != NULL && out != NULL, QT_E_ARG);
+    /* A record always has a payload; jws_split refuses an empty one, so sign none. */
+    QT_ENSURE(k != NULL && payload != NULL && len > 0 && out != NULL, QT_E_ARG);
     pkey = qt_att_key_pkey(k);
     ed = strcmp(qt_att_key_alg(k), "EdDSA") == 0;
 
