@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The device attestation key: one per installation, in the installation
- * directory as attest-key.pem (unencrypted PKCS#8 PEM, mode 0600, in a
- * directory of mode 0700: protected by file permissions exactly like the
- * device key beside it; see FORMAT.md).  Created at first use with
- * EVP_PKEY_keygen in the caller's library context, whose RNG is the QRNG
- * DRBG.  Creation is atomic: the key is written to a private temporary file
- * and link()ed to its name, so two processes racing at first use end up
- * sharing whichever key won.  This file also owns the attestation CA
- * certificate (attest-ca.pem) and an optional imported certificate.
+ * directory as attest-key.pem, an encrypted PKCS#8 PEM (PBES2, AES-256-CBC)
+ * sealed under a passphrase derived from the installation's device key
+ * device.key (HKDF-SHA-256, info "qtoken attestation key v1", hex), mode
+ * 0600 in a directory of mode 0700; see FORMAT.md for what the seal does and
+ * does not protect.  Created at first use with EVP_PKEY_keygen in the
+ * caller's library context, whose RNG is the QRNG DRBG (which also makes
+ * device.key if the keystore has not yet).  Creation is atomic: the key is
+ * written to a private temporary file and link()ed to its name, so two
+ * processes racing at first use end up sharing whichever key won.  A key file
+ * from an earlier release (unencrypted PKCS#8) still loads and is re-sealed
+ * in place.  This file also owns the attestation CA certificate
+ * (attest-ca.pem) and an optional imported certificate.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -27,6 +34,7 @@
 #include "../src/common/buf.h"
 #include "../src/common/check.h"
 #include "../src/common/log.h"
+#include "../src/common/mem.h"
 #include "att.h"
 #include "att_int.h"
 
@@ -123,29 +131,431 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
     return (n > 0 && (size_t)n < outlen) ? QT_OK : QT_E_RANGE;
 }
 
+/* ************************************************************************
+ * The seal: a passphrase derived from the installation's device key
+ */
+
+/* The device key file, its size and the HKDF info of the seal.  The name and
+ * size are the keystore's (QT_KS_DEVICE_KEY_FILE in keystore/ks.h, KS_KEY);
+ * attest/ does not link the keystore, so they are repeated here. */
+#define ATT_DEVKEY_FILE "device.key"
+#define ATT_DEVKEY_LEN 32
+#define ATT_SEAL_INFO "qtoken attestation key v1"
+#define ATT_SEAL_CIPHER "AES-256-CBC"
+#define ATT_PASS_LEN (2 * ATT_DEVKEY_LEN) /* lowercase hex of the HKDF output */
+#define ATT_KEY_FILE_MAX 16384            /* a PEM key is far smaller */
+
+static const char att_pem_sealed[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+static const char att_pem_plain[] = "-----BEGIN PRIVATE KEY-----";
+
+/* Reads the 32-byte device key with the keystore's rules (read_key_file in
+ * keystore/ks_wrap.c): a regular file of exactly 32 bytes, not accessible
+ * to group or others. */
 static qt_rc
-load_key(const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
+read_device_key(const char *path, uint8_t out[ATT_DEVKEY_LEN])
 {
     struct stat st;
-    BIO *bio;
-    EVP_PKEY *pkey;
+    size_t got = 0;
+    ssize_t r;
+    int fd;
+    qt_rc rc = QT_E_IO;
 
-    bio = BIO_new_file(path, "r");
-    if (bio == NULL) {
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
         return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
     }
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-        /* Only file permissions protect it (FORMAT.md): say so loudly. */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)ATT_DEVKEY_LEN) {
+        qt_log(QT_LOG_ERROR, "attest: %s is not a %u-byte regular file", path,
+               (unsigned)ATT_DEVKEY_LEN);
+        rc = QT_E_FORMAT;
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
+        qt_log(QT_LOG_ERROR, "attest: %s is readable by others (mode %o): refused", path,
+               (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    while (got < ATT_DEVKEY_LEN) {
+        r = read(fd, out + got, ATT_DEVKEY_LEN - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    rc = QT_OK;
+out:
+    if (rc != QT_OK) {
+        qt_wipe(out, ATT_DEVKEY_LEN);
+    }
+    (void)close(fd);
+    return rc;
+}
+
+static qt_rc
+fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    qt_rc rc;
+
+    if (fd < 0) {
+        return QT_E_IO;
+    }
+    rc = fsync(fd) == 0 ? QT_OK : QT_E_IO;
+    (void)close(fd);
+    return rc;
+}
+
+/* A name for a private temporary file in dir: random, so that threads and
+ * processes never share one. */
+static qt_rc
+tmp_name(char *out, size_t outlen, const char *dir, const char *stem, OSSL_LIB_CTX *libctx)
+{
+    uint8_t nonce[8];
+    char hex[2 * sizeof(nonce) + 1];
+    int n;
+
+    if (RAND_bytes_ex(libctx, nonce, sizeof(nonce), 0) != 1) {
+        return QT_E_CRYPTO;
+    }
+    qt_hex(hex, nonce, sizeof(nonce));
+    n = snprintf(out, outlen, "%s/.%s.%s.tmp", dir, stem, hex);
+    return (n > 0 && (size_t)n < outlen) ? QT_OK : QT_E_RANGE;
+}
+
+/* The installation's device key; if missing and create is set, made here
+ * exactly as the keystore makes it (qt_ks_wrap_device_key in
+ * keystore/ks_wrap.c, its twin: keep the two in step): 32 random bytes from
+ * libctx (the QRNG DRBG) into a temporary file of mode 0600, fsync'ed, then
+ * link()ed to device.key; EEXIST means another process (keystore or attest)
+ * won the race, and its key is the one read back. */
+static qt_rc
+device_key(const char *dir, OSSL_LIB_CTX *libctx, int create, uint8_t out[ATT_DEVKEY_LEN])
+{
+    char path[QT_CONF_STR + 32], tmp[QT_CONF_STR + 64];
+    uint8_t key[ATT_DEVKEY_LEN];
+    int fd = -1, tmp_made = 0;
+    qt_rc rc;
+
+    QT_TRY(path_join(path, sizeof(path), dir, ATT_DEVKEY_FILE));
+    rc = read_device_key(path, out);
+    if (rc != QT_E_NOTFOUND || !create) {
+        return rc;
+    }
+    QT_TRY(qt_mkdirs(dir, 0700));
+    QT_TRY(tmp_name(tmp, sizeof(tmp), dir, ATT_DEVKEY_FILE, libctx));
+    if (RAND_bytes_ex(libctx, key, sizeof(key), 0) != 1) {
+        rc = QT_E_CRYPTO;
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    tmp_made = 1;
+    if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) != 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    (void)close(fd);
+    fd = -1;
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    if ((rc = fsync_dir(dir)) != QT_OK) {
+        goto out;
+    }
+    qt_log(QT_LOG_INFO, "attest: created device key %s", path);
+    rc = read_device_key(path, out);
+out:
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    if (tmp_made) {
+        (void)unlink(tmp);
+    }
+    qt_wipe(key, sizeof(key));
+    return rc;
+}
+
+/* The seal's passphrase: lowercase hex of HKDF-SHA-256(ikm = device key, no
+ * salt, info = "qtoken attestation key v1", 32 bytes), NUL-terminated. */
+static qt_rc
+seal_passphrase(const char *dir, OSSL_LIB_CTX *libctx, int create, char pass[ATT_PASS_LEN + 1])
+{
+    uint8_t dk[ATT_DEVKEY_LEN], okm[ATT_DEVKEY_LEN];
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *kctx = NULL;
+    OSSL_PARAM params[4];
+    qt_rc rc;
+
+    if ((rc = device_key(dir, libctx, create, dk)) != QT_OK) {
+        goto out;
+    }
+    rc = QT_E_CRYPTO;
+    kdf = EVP_KDF_fetch(libctx, OSSL_KDF_NAME_HKDF, NULL);
+    kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    if (kctx == NULL) {
+        goto out;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, dk, sizeof(dk));
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (char *)ATT_SEAL_INFO,
+                                                  sizeof(ATT_SEAL_INFO) - 1);
+    params[3] = OSSL_PARAM_construct_end();
+    if (EVP_KDF_derive(kctx, okm, sizeof(okm), params) != 1) {
+        goto out;
+    }
+    qt_hex(pass, okm, sizeof(okm));
+    rc = QT_OK;
+out:
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    qt_wipe(dk, sizeof(dk));
+    qt_wipe(okm, sizeof(okm));
+    return rc;
+}
+
+/* Hands OpenSSL's PEM reader the passphrase in u (never a terminal prompt:
+ * with u NULL it gives none). */
+static int
+pass_cb(char *buf, int size, int rwflag, void *u)
+{
+    size_t n;
+
+    (void)rwflag;
+    if (u == NULL) {
+        return -1;
+    }
+    n = strlen(u);
+    if (n > (size_t)size) {
+        return -1;
+    }
+    memcpy(buf, u, n);
+    return (int)n;
+}
+
+/* Writes pkey as an encrypted PKCS#8 PEM (PBES2: PBKDF2-HMAC-SHA-256 and
+ * AES-256-CBC, OpenSSL's defaults for the salt, IV and iteration count, drawn
+ * from the key's library context) under pass. */
+static qt_rc
+write_sealed(BIO *bio, EVP_PKEY *pkey, const char *pass)
+{
+    OSSL_ENCODER_CTX *ectx;
+    qt_rc rc = QT_E_CRYPTO;
+
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, OSSL_KEYMGMT_SELECT_KEYPAIR, "PEM",
+                                         "EncryptedPrivateKeyInfo", NULL);
+    if (ectx == NULL) {
+        return QT_E_CRYPTO;
+    }
+    if (OSSL_ENCODER_CTX_get_num_encoders(ectx) > 0 &&
+        OSSL_ENCODER_CTX_set_cipher(ectx, ATT_SEAL_CIPHER, NULL) == 1 &&
+        OSSL_ENCODER_CTX_set_passphrase(ectx, (const unsigned char *)pass, strlen(pass)) == 1 &&
+        OSSL_ENCODER_to_bio(ectx, bio) == 1) {
+        rc = QT_OK;
+    }
+    OSSL_ENCODER_CTX_free(ectx);
+    return rc;
+}
+
+/* Writes pkey sealed to path through a private temporary file: with
+ * exclusive, link()ed (EEXIST: another process's key won the race, fine);
+ * else rename()d over path (re-sealing the same key). */
+static qt_rc
+write_key_file(const char *dir, const char *path, EVP_PKEY *pkey, OSSL_LIB_CTX *libctx,
+               const char *pass, int exclusive)
+{
+    char tmp[QT_CONF_STR + 64];
+    BIO *bio = NULL;
+    FILE *f = NULL;
+    int fd = -1;
+    int tmp_made = 0;
+    qt_rc rc;
+
+    QT_TRY(tmp_name(tmp, sizeof(tmp), dir, QT_ATT_KEY_FILE, libctx));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    tmp_made = 1;
+    f = fdopen(fd, "w");
+    if (f == NULL) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    fd = -1;
+    bio = BIO_new_fp(f, BIO_NOCLOSE);
+    if (bio == NULL) {
+        rc = QT_E_NOMEM;
+        goto out;
+    }
+    if ((rc = write_sealed(bio, pkey, pass)) != QT_OK) {
+        goto out;
+    }
+    if (BIO_flush(bio) != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    if (exclusive ? (link(tmp, path) != 0 && errno != EEXIST) : rename(tmp, path) != 0) {
+        rc = QT_E_IO;
+        goto out;
+    }
+    if (!exclusive) {
+        tmp_made = 0; /* renamed: it is path now */
+    }
+    rc = fsync_dir(dir);
+out:
+    BIO_free(bio);
+    if (f != NULL) {
+        (void)fclose(f);
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    if (tmp_made) {
+        (void)unlink(tmp);
+    }
+    return rc;
+}
+
+/* Reads the key file (small, regular) into a malloc'ed NUL-terminated buffer. */
+static qt_rc
+read_key_text(const char *path, char **text, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    ssize_t r;
+    int fd;
+    qt_rc rc = QT_E_IO;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
+    }
+    if (fstat(fd, &st) != 0) {
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > ATT_KEY_FILE_MAX) {
+        rc = QT_E_FORMAT;
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
+        /* Not refused (the key is sealed), but say so loudly. */
         qt_log(QT_LOG_WARN, "attest: %s is accessible to other users (mode %03o): chmod 600", path,
                (unsigned)(st.st_mode & 0777));
     }
-    pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
-    BIO_free(bio);
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        rc = QT_E_NOMEM;
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    *text = buf;
+    *len = got;
+    buf = NULL;
+    rc = QT_OK;
+out:
+    if (buf != NULL) {
+        qt_wipe(buf, (size_t)st.st_size + 1);
+        free(buf);
+    }
+    (void)close(fd);
+    return rc;
+}
+
+/* Loads the attestation key from path.  A sealed file opens with the
+ * passphrase of dir's device key; a wrong or replaced device key (or a
+ * changed file) gives QT_E_TAMPER.  An unencrypted file from an earlier
+ * release loads as it is and is then re-sealed in place (atomically, by
+ * rename: concurrent readers see the old or the new file, both the same key);
+ * if re-sealing fails, the key is still used and a warning says why. */
+static qt_rc
+load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
+{
+    char pass[ATT_PASS_LEN + 1] = "";
+    char *text = NULL;
+    size_t len = 0;
+    BIO *bio = NULL;
+    EVP_PKEY *pkey = NULL;
+    int sealed;
+    qt_rc rc;
+
+    if ((rc = read_key_text(path, &text, &len)) != QT_OK) {
+        return rc;
+    }
+    if (strstr(text, att_pem_sealed) != NULL) {
+        sealed = 1;
+    } else if (strstr(text, att_pem_plain) != NULL) {
+        sealed = 0;
+    } else {
+        rc = QT_E_FORMAT;
+        goto out;
+    }
+    if (sealed && (rc = seal_passphrase(dir, libctx, 0, pass)) != QT_OK) {
+        qt_log(QT_LOG_ERROR,
+               "attest: %s is sealed under %s/" ATT_DEVKEY_FILE ", which cannot be read (%s)",
+               path, dir, qt_rc_str(rc));
+        rc = QT_E_TAMPER;
+        goto out;
+    }
+    bio = BIO_new_mem_buf(text, (int)len);
+    if (bio == NULL) {
+        rc = QT_E_NOMEM;
+        goto out;
+    }
+    pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, pass_cb, sealed ? pass : NULL, libctx, NULL);
     if (pkey == NULL) {
-        return QT_E_FORMAT;
+        if (sealed) {
+            qt_log(QT_LOG_ERROR,
+                   "attest: %s does not open with the passphrase of %s/" ATT_DEVKEY_FILE
+                   " (the device key was replaced, or the key file was changed)",
+                   path, dir);
+        }
+        rc = sealed ? QT_E_TAMPER : QT_E_FORMAT;
+        goto out;
+    }
+    if (!sealed) {
+        qt_rc wr = seal_passphrase(dir, libctx, 1, pass);
+
+        if (wr == QT_OK) {
+            wr = write_key_file(dir, path, pkey, libctx, pass, 0);
+        }
+        if (wr == QT_OK) {
+            qt_log(QT_LOG_WARN,
+                   "attest: %s was an unencrypted key (earlier qtoken): re-sealed under %s/"
+                   ATT_DEVKEY_FILE, path, dir);
+        } else {
+            qt_log(QT_LOG_WARN, "attest: %s is an unencrypted key and could not be re-sealed (%s)",
+                   path, qt_rc_str(wr));
+        }
     }
     *out = pkey;
-    return QT_OK;
+    pkey = NULL;
+    rc = QT_OK;
+out:
+    BIO_free(bio);
+    EVP_PKEY_free(pkey);
+    qt_wipe(text, len);
+    free(text);
+    qt_wipe(pass, sizeof(pass));
+    return rc;
 }
 
 /* A fresh key in libctx.  The key type is named by its OID alias, not "EC" or
@@ -168,66 +578,26 @@ generate(OSSL_LIB_CTX *libctx, enum qt_att_key_type type)
     return pkey;
 }
 
-/* Generates a key in libctx and writes it to path via a temporary file and
- * link(): EEXIST means another process won the race and its key is used. */
+/* Generates a key in libctx and writes it sealed to path (making the device
+ * key first if needed); EEXIST on link means another process won the race
+ * and its key is used. */
 static qt_rc
 create_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, enum qt_att_key_type type)
 {
-    char tmp[QT_CONF_STR + 64];
+    char pass[ATT_PASS_LEN + 1] = "";
     EVP_PKEY *pkey = NULL;
-    BIO *bio = NULL;
-    FILE *f = NULL;
-    int fd = -1;
-    int tmp_made = 0;
-    qt_rc rc = QT_E_CRYPTO;
+    qt_rc rc;
 
-    if (snprintf(tmp, sizeof(tmp), "%s/.attest-key.%ld.tmp", dir, (long)getpid()) >=
-        (int)sizeof(tmp)) {
-        return QT_E_RANGE;
+    if ((rc = seal_passphrase(dir, libctx, 1, pass)) != QT_OK) {
+        goto out;
     }
     if ((pkey = generate(libctx, type)) == NULL) {
+        rc = QT_E_CRYPTO;
         goto out;
     }
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    tmp_made = 1;
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    fd = -1;
-    bio = BIO_new_fp(f, BIO_NOCLOSE);
-    if (bio == NULL) {
-        goto out;
-    }
-    if (PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1) {
-        goto out;
-    }
-    if (BIO_flush(bio) != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    rc = QT_OK;
+    rc = write_key_file(dir, path, pkey, libctx, pass, 1);
 out:
-    BIO_free(bio);
-    if (f != NULL) {
-        (void)fclose(f);
-    }
-    if (fd >= 0) {
-        (void)close(fd);
-    }
-    if (tmp_made) {
-        (void)unlink(tmp);
-    }
+    qt_wipe(pass, sizeof(pass));
     EVP_PKEY_free(pkey);
     return rc;
 }
@@ -246,13 +616,13 @@ qt_att_key_open(const char *dir, OSSL_LIB_CTX *libctx, enum qt_att_key_type type
     QT_TRY(path_join(path, sizeof(path), dir, QT_ATT_KEY_FILE));
 
     ERR_set_mark();
-    rc = load_key(path, libctx, &pkey);
+    rc = load_key(dir, path, libctx, &pkey);
     if (rc == QT_E_NOTFOUND && create) {
         if ((rc = create_key(dir, path, libctx, type)) != QT_OK) {
             goto out;
         }
         qt_log(QT_LOG_INFO, "attest: created attestation key %s", path);
-        rc = load_key(path, libctx, &pkey);
+        rc = load_key(dir, path, libctx, &pkey);
     }
     if (rc != QT_OK) {
         goto out;
