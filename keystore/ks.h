@@ -141,6 +141,21 @@ qt_rc qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out) QT_M
  * other role: QT_E_STATE. */
 qt_rc qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin,
                   size_t pin_len) QT_MUST_CHECK;
+/* Told about a wrong PIN: failures is who's counter after this attempt (the
+ * attempt that reaches max_failures locks the PIN).  Called inside a write
+ * transaction on the handle (it may append log records to it: they commit
+ * together with the counter's re-verification, or not at all). */
+typedef qt_rc (*qt_ks_fail_fn)(void *ctx, enum qt_ks_user who, unsigned failures,
+                               unsigned max_failures);
+/* qt_ks_login, and on QT_E_PIN_INCORRECT: after the counter was incremented
+ * and committed (before the PIN check, as above) and the PIN found wrong,
+ * one transaction re-reads and verifies (MAC) the counter row and calls
+ * on_fail (may be NULL) with its value.  If on_fail or that transaction
+ * fails, its writes are rolled back and its error is returned instead of
+ * QT_E_PIN_INCORRECT (the counter stays incremented).  A process killed
+ * during the PIN check leaves the increment without the callback. */
+qt_rc qt_ks_login_cb(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin,
+                     size_t pin_len, qt_ks_fail_fn on_fail, void *ctx) QT_MUST_CHECK;
 void qt_ks_logout(struct qt_ks_token *t);
 int qt_ks_logged_in(const struct qt_ks_token *t); /* -1 none, else enum qt_ks_user */
 /* SO logged in (else QT_E_NOT_LOGGED_IN): (re)sets the user PIN, unlocks it,
@@ -157,6 +172,13 @@ qt_rc qt_ks_set_pin(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *o
  * one through a chain record until that role logs in once (FORMAT.md).
  * Other handles logged in under the old key get QT_E_NOT_LOGGED_IN. */
 qt_rc qt_ks_rekey(struct qt_ks_token *t) QT_MUST_CHECK;
+/* qt_ks_rekey calling in_txn (may be NULL) inside the rekey's transaction,
+ * after every row was re-sealed and the token record written, before the
+ * commit, with the new master-key generation: what in_txn writes to the
+ * handle (e.g. the `rekey` attestation record) commits with the rotation;
+ * an error from in_txn rolls the rotation back and is returned. */
+qt_rc qt_ks_rekey_cb(struct qt_ks_token *t, qt_rc (*in_txn)(void *ctx, uint64_t generation),
+                     void *ctx) QT_MUST_CHECK;
 
 /* Objects.  ids are stable 64-bit row ids, never reused.  Creating/reading/
  * modifying/destroying private objects needs a logged-in user.  An object is
@@ -232,6 +254,17 @@ qt_rc qt_ks_backup(struct qt_ks_token *t, const char *out_path) QT_MUST_CHECK;
  * handle, logged in as who. */
 qt_rc qt_ks_restore(const struct qt_ks_env *env, const char *in_path, enum qt_ks_user who,
                     const uint8_t *pin, size_t pin_len, struct qt_ks_token **out) QT_MUST_CHECK;
+
+/* Optional, per handle (the PKCS#11 layer's attested tamper event): fn is
+ * told about each object that qt_ks_obj_get refused or qt_ks_obj_find
+ * skipped (as env->on_tamper), but only once the outermost transaction has
+ * ended (the call's own read transaction, or the caller's when get/find
+ * ran inside one), so fn may use the handle, e.g. append a record in its own
+ * transaction.  Ids are queued per handle (duplicates merged; beyond 64
+ * pending, more are dropped and logged); calls made by fn that end a
+ * transaction do not re-enter fn.  fn NULL removes the hook. */
+typedef void (*qt_ks_tamper_fn)(void *ctx, struct qt_ks_token *t, uint64_t id);
+void qt_ks_token_set_tamper_hook(struct qt_ks_token *t, qt_ks_tamper_fn fn, void *ctx);
 
 /* The handle's database path (borrowed, valid until close). */
 const char *qt_ks_token_path(const struct qt_ks_token *t);

@@ -29,6 +29,7 @@
 #define KS_MAX_VALUE (1024u * 1024u)
 #define KS_WHOLE_OBJECT UINT64_MAX /* "attribute type" in the AAD of a whole-object seal */
 #define KS_BUSY_MS 10000
+#define KS_TAMPER_PENDING 64u
 
 /* token.flags bits */
 #define KS_FLAG_PORTABLE 1u /* a backup: bound keys derive from the master key */
@@ -59,6 +60,11 @@ struct qt_ks_token {
     unsigned max_failures;
     void (*on_tamper)(void *ctx, const char *path, uint64_t id);
     void *tamper_ctx;
+    qt_ks_tamper_fn after_tamper; /* qt_ks_token_set_tamper_hook */
+    void *after_tamper_ctx;
+    uint64_t tamper_pending[KS_TAMPER_PENDING];
+    size_t n_tamper_pending;
+    int tamper_delivering;
     char serial[KS_SERIAL_LEN + 1];
     uint32_t flags;
     int who;         /* -1 logged out, else enum qt_ks_user */
@@ -117,6 +123,9 @@ qt_rc qt_ks_sqlite_rc(struct qt_ks_token *t, int src);
  * rekey in another handle logs this one out).  Needs the caller's txn. */
 qt_rc qt_ks_sqlite_check_gen(struct qt_ks_token *t) QT_MUST_CHECK;
 qt_rc qt_ks_sqlite_read_begin(struct qt_ks_token *t) QT_MUST_CHECK;
+/* An object failed its MAC or seal: env->on_tamper now, the handle's
+ * tamper hook once the outermost transaction ends. */
+void qt_ks_sqlite_note_tamper(struct qt_ks_token *t, uint64_t id);
 
 /* ks_object.c: the SELECT used by qt_ks_obj_find for a template holding
  * CKA_CLASS (mask bit 0), CKA_ID (bit 1), CKA_LABEL (bit 2); for tests. */

@@ -362,9 +362,7 @@ qt_ks_obj_get(struct qt_ks_token *t, uint64_t id, struct qt_attr **attrs, size_t
         qt_log(QT_LOG_ERROR, "keystore: object %llu failed verification: refused",
                (unsigned long long)id);
         rc = QT_E_TAMPER;
-        if (t->on_tamper != NULL) {
-            t->on_tamper(t->tamper_ctx, t->path, id);
-        }
+        qt_ks_sqlite_note_tamper(t, id);
     }
 out:
     (void)sqlite3_finalize(st);
@@ -557,9 +555,7 @@ qt_ks_obj_find(struct qt_ks_token *t, const struct qt_attr *tmpl, size_t n, uint
         if (rc == QT_E_TAMPER || rc == QT_E_FORMAT) {
             qt_log(QT_LOG_ERROR, "keystore: object %llu failed verification: skipped",
                    (unsigned long long)r.id);
-            if (t->on_tamper != NULL) {
-                t->on_tamper(t->tamper_ctx, t->path, r.id);
-            }
+            qt_ks_sqlite_note_tamper(t, r.id);
             continue;
         }
         if (rc != QT_OK) {

@@ -214,11 +214,31 @@ qt_ks_pin_unwrap(struct qt_ks_token *t, const struct ks_tokrow *r, enum qt_ks_us
     return rc;
 }
 
+/* After a wrong PIN: one transaction re-reads the (MAC-verified) counter
+ * and hands its value to on_fail, whose writes commit with it.  Returns
+ * QT_E_PIN_INCORRECT, or the error that rolled the transaction back. */
+static qt_rc
+fail_txn(struct qt_ks_token *t, enum qt_ks_user who, struct ks_tokrow *r, qt_ks_fail_fn on_fail,
+         void *ctx)
+{
+    qt_rc rc;
+
+    QT_TRY(qt_ks_txn_begin(t));
+    if ((rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK ||
+        (rc = on_fail(ctx, who, r->pin[who].fail, t->max_failures)) != QT_OK ||
+        (rc = qt_ks_txn_commit(t)) != QT_OK) {
+        qt_ks_txn_rollback(t);
+        return rc;
+    }
+    return QT_E_PIN_INCORRECT;
+}
+
 /* The counted PIN check shared by login, set_pin and reinit.  On success mk
  * holds the current master key, kek who's PIN key, *gen its generation. */
 static qt_rc
 pin_verify(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size_t pin_len,
-           uint8_t mk[KS_KEY], uint8_t kek[KS_KEY], uint64_t *gen)
+           uint8_t mk[KS_KEY], uint8_t kek[KS_KEY], uint64_t *gen, qt_ks_fail_fn on_fail,
+           void *fail_ctx)
 {
     struct ks_tokrow *r = NULL, *r2 = NULL;
     qt_rc rc;
@@ -256,6 +276,9 @@ pin_verify(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size_
         if (rc == QT_E_PIN_INCORRECT) {
             qt_log(QT_LOG_INFO, "keystore: %s PIN incorrect (%u of %u)",
                    who == QT_KS_SO ? "SO" : "user", r->pin[who].fail, t->max_failures);
+            if (on_fail != NULL) {
+                rc = fail_txn(t, who, r2, on_fail, fail_ctx);
+            }
         }
         goto out;
     }
@@ -320,6 +343,13 @@ qt_ks_pin_set_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t mk
 qt_rc
 qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size_t pin_len)
 {
+    return qt_ks_login_cb(t, who, pin, pin_len, NULL, NULL);
+}
+
+qt_rc
+qt_ks_login_cb(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size_t pin_len,
+               qt_ks_fail_fn on_fail, void *ctx)
+{
     struct qt_secret k = {0};
     uint64_t gen = 0;
     qt_rc rc;
@@ -330,7 +360,7 @@ qt_ks_login(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *pin, size
      * session logged in. */
     QT_ENSURE(t->who < 0 || t->who == (int)who, QT_E_STATE);
     QT_TRY(qt_secret_init(&k, 2 * KS_KEY));
-    rc = pin_verify(t, who, pin, pin_len, k.p, k.p + KS_KEY, &gen);
+    rc = pin_verify(t, who, pin, pin_len, k.p, k.p + KS_KEY, &gen, on_fail, ctx);
     if (rc == QT_OK) {
         rc = qt_ks_pin_set_login(t, who, k.p, k.p + KS_KEY, gen);
     }
@@ -425,7 +455,7 @@ qt_ks_set_pin(struct qt_ks_token *t, enum qt_ks_user who, const uint8_t *old_pin
         rc = QT_E_NOMEM;
         goto out;
     }
-    if ((rc = pin_verify(t, who, old_pin, old_len, k.p, k.p + KS_KEY, &gen)) != QT_OK ||
+    if ((rc = pin_verify(t, who, old_pin, old_len, k.p, k.p + KS_KEY, &gen, NULL, NULL)) != QT_OK ||
         (rc = qt_ks_sqlite_tokrow_read(t, r, 1)) != QT_OK ||
         (rc = qt_ks_pin_make_wrap(t, who, new_pin, new_len, &r->kdf, k.p, gen, &np,
                                   k.p + 2 * KS_KEY)) != QT_OK) {
@@ -462,6 +492,12 @@ out:
 qt_rc
 qt_ks_rekey(struct qt_ks_token *t)
 {
+    return qt_ks_rekey_cb(t, NULL, NULL);
+}
+
+qt_rc
+qt_ks_rekey_cb(struct qt_ks_token *t, qt_rc (*in_txn)(void *ctx, uint64_t generation), void *ctx)
+{
     struct ks_tokrow *r = NULL;
     struct qt_secret k = {0};
     struct ks_keyset *to;
@@ -496,6 +532,7 @@ qt_ks_rekey(struct qt_ks_token *t)
     if ((rc = wrap_with_kek(t, (enum qt_ks_user)t->who, ks_sec(t)->kek, &r->kdf, mk, r->mk_gen,
                             &r->pin[t->who])) != QT_OK ||
         (rc = prune_chain(t, r)) != QT_OK || (rc = qt_ks_sqlite_tokrow_write(t, r, 0)) != QT_OK ||
+        (in_txn != NULL && (rc = in_txn(ctx, r->mk_gen)) != QT_OK) ||
         (rc = qt_ks_txn_commit(t)) != QT_OK) {
         goto fail;
     }
@@ -531,7 +568,8 @@ qt_ks_token_reinit(struct qt_ks_token *t, const uint8_t *so_pin, size_t so_pin_l
         rc = QT_E_NOMEM;
         goto out;
     }
-    if ((rc = pin_verify(t, QT_KS_SO, so_pin, so_pin_len, k.p, k.p + KS_KEY, &gen)) != QT_OK ||
+    if ((rc = pin_verify(t, QT_KS_SO, so_pin, so_pin_len, k.p, k.p + KS_KEY, &gen, NULL,
+                         NULL)) != QT_OK ||
         (rc = t->rng(t->rng_ctx, k.p + 2 * KS_KEY, KS_KEY)) != QT_OK ||
         (rc = qt_ks_store_lock(t->store_dir, &lockfd)) != QT_OK ||
         (rc = qt_ks_store_label_free(t->store_dir, label, NULL, t->path)) != QT_OK ||

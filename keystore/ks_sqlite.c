@@ -129,6 +129,29 @@ qt_ks_sqlite_bind_blob(struct qt_ks_token *t, sqlite3_stmt *st, int i, const voi
  * Transactions
  */
 
+/* Hands the queued tamper notifications to the handle's hook once no
+ * transaction is open; the hook may run transactions of its own on t
+ * (which end here again: tamper_delivering keeps them from re-entering). */
+static void
+deliver_tamper(struct qt_ks_token *t)
+{
+    uint64_t ids[KS_TAMPER_PENDING];
+    size_t n;
+
+    if (t->txn_depth != 0 || t->tamper_delivering || t->n_tamper_pending == 0 ||
+        t->after_tamper == NULL) {
+        return;
+    }
+    n = t->n_tamper_pending;
+    memcpy(ids, t->tamper_pending, n * sizeof(ids[0]));
+    t->n_tamper_pending = 0;
+    t->tamper_delivering = 1;
+    for (size_t i = 0; i < n; i++) {
+        t->after_tamper(t->after_tamper_ctx, t, ids[i]);
+    }
+    t->tamper_delivering = 0;
+}
+
 qt_rc
 qt_ks_txn_begin(struct qt_ks_token *t)
 {
@@ -163,6 +186,7 @@ qt_ks_txn_commit(struct qt_ks_token *t)
         return rc;
     }
     t->txn_depth--;
+    deliver_tamper(t);
     return QT_OK;
 }
 
@@ -180,6 +204,42 @@ qt_ks_txn_rollback(struct qt_ks_token *t)
         (void)sqlite3_exec(t->db, "ROLLBACK TO ks; RELEASE ks", NULL, NULL, NULL);
     }
     t->txn_depth--;
+    deliver_tamper(t);
+}
+
+void
+qt_ks_sqlite_note_tamper(struct qt_ks_token *t, uint64_t id)
+{
+    if (t->on_tamper != NULL) {
+        t->on_tamper(t->tamper_ctx, t->path, id);
+    }
+    if (t->after_tamper == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->n_tamper_pending; i++) {
+        if (t->tamper_pending[i] == id) {
+            return;
+        }
+    }
+    if (t->n_tamper_pending >= KS_TAMPER_PENDING) {
+        qt_log(QT_LOG_ERROR, "keystore: tamper hook queue full: object %llu not reported",
+               (unsigned long long)id);
+        return;
+    }
+    t->tamper_pending[t->n_tamper_pending++] = id;
+}
+
+void
+qt_ks_token_set_tamper_hook(struct qt_ks_token *t, qt_ks_tamper_fn fn, void *ctx)
+{
+    if (t == NULL) {
+        return;
+    }
+    t->after_tamper = fn;
+    t->after_tamper_ctx = ctx;
+    if (fn == NULL) {
+        t->n_tamper_pending = 0;
+    }
 }
 
 /* ************************************************************************

@@ -323,6 +323,77 @@ Test(ks_object, flipped_policy_attribute_on_disk_is_refused)
     qt_ks_token_close(u);
 }
 
+/* The per-handle hook runs after the transaction, once per pending row,
+ * and may write to the handle (here: a log record per refused row). */
+struct after_seen {
+    unsigned n;
+    uint64_t ids[8];
+};
+
+static void
+after_tamper(void *ctx, struct qt_ks_token *t, uint64_t id)
+{
+    struct after_seen *s = ctx;
+    uint64_t seq = 0;
+    char *tail = NULL;
+
+    cr_assert_lt(s->n, 8);
+    s->ids[s->n++] = id;
+    cr_assert_eq(qt_ks_txn_begin(t), QT_OK);
+    cr_assert_eq(qt_ks_log_tail(t, &seq, &tail), QT_OK);
+    free(tail);
+    cr_assert_eq(qt_ks_log_append(t, seq + 1, "tamper"), QT_OK);
+    cr_assert_eq(qt_ks_txn_commit(t), QT_OK);
+}
+
+Test(ks_object, tamper_hook_runs_after_the_transaction_and_may_write)
+{
+    struct qt_ks_token *t = fx_token("tamper2");
+    struct fx_tmpl k = {0}, q = {0};
+    uint8_t val[32] = {7};
+    struct qt_attr *a = NULL;
+    size_t n = 0;
+    uint64_t id, good, *ids = NULL, seq = 0;
+    char *tail = NULL;
+    struct after_seen s = {0};
+
+    fx_ulong(&k, CKA_CLASS, CKO_SECRET_KEY);
+    fx_str(&k, CKA_LABEL, "locked");
+    fx_bool(&k, CKA_PRIVATE, 0);
+    fx_bool(&k, CKA_EXTRACTABLE, 0);
+    fx_add(&k, CKA_VALUE, val, 32);
+    cr_assert_eq(qt_ks_obj_create(t, k.a, k.n, &id), QT_OK);
+    cr_assert_eq(qt_ks_obj_create(t, k.a, k.n, &good), QT_OK);
+    flip_extractable(qt_ks_token_path(t), id);
+    qt_ks_token_set_tamper_hook(t, after_tamper, &s);
+
+    fx_str(&q, CKA_LABEL, "locked");
+    cr_assert_eq(qt_ks_obj_find(t, q.a, q.n, &ids, &n), QT_OK);
+    cr_assert_eq(n, 1);
+    free(ids);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(s.ids[0], id);
+    /* inside a caller's transaction: queued until it ends, even by rollback */
+    cr_assert_eq(qt_ks_txn_begin(t), QT_OK);
+    cr_assert_eq(qt_ks_obj_get(t, id, &a, &n), QT_E_TAMPER);
+    cr_assert_eq(qt_ks_obj_get(t, id, &a, &n), QT_E_TAMPER);
+    cr_assert_eq(s.n, 1);
+    qt_ks_txn_rollback(t);
+    cr_assert_eq(s.n, 2, "duplicates within one transaction are merged");
+    cr_assert_eq(s.ids[1], id);
+    cr_assert_eq(qt_ks_log_tail(t, &seq, &tail), QT_OK);
+    cr_assert_eq(seq, 2);
+    cr_assert_str_eq(tail, "tamper");
+    free(tail);
+    /* removed: no more calls */
+    qt_ks_token_set_tamper_hook(t, NULL, NULL);
+    cr_assert_eq(qt_ks_obj_get(t, id, &a, &n), QT_E_TAMPER);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(qt_ks_obj_get(t, good, &a, &n), QT_OK);
+    qt_ks_attrs_free(a, n);
+    qt_ks_token_close(t);
+}
+
 Test(ks_object, private_flag_or_index_column_edits_are_refused)
 {
     struct qt_ks_token *t = fx_user_token("cols");

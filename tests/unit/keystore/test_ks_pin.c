@@ -263,3 +263,143 @@ Test(ks_pin, rekey_needs_login)
     cr_assert_eq(qt_ks_rekey(t), QT_E_NOT_LOGGED_IN);
     qt_ks_token_close(t);
 }
+
+/* The login failure hook: the counter as verified inside its transaction,
+ * and a log record appended there commits with it. */
+struct fail_seen {
+    struct qt_ks_token *t;
+    unsigned calls, failures, max;
+    int who;
+    qt_rc ret;
+};
+
+static qt_rc
+on_fail(void *ctx, enum qt_ks_user who, unsigned failures, unsigned max)
+{
+    struct fail_seen *f = ctx;
+    uint64_t seq = 0;
+    char *tail = NULL;
+    char rec[64];
+
+    f->calls++;
+    f->failures = failures;
+    f->max = max;
+    f->who = (int)who;
+    if (f->ret != QT_OK) {
+        return f->ret;
+    }
+    cr_assert_eq(qt_ks_log_tail(f->t, &seq, &tail), QT_OK);
+    free(tail);
+    snprintf(rec, sizeof(rec), "fail %s %u/%u", who == QT_KS_SO ? "so" : "user", failures, max);
+    return qt_ks_log_append(f->t, seq + 1, rec);
+}
+
+static qt_rc
+collect(void *ctx, uint64_t seq, const char *jws)
+{
+    char *out = ctx;
+
+    (void)seq;
+    strcat(out, jws);
+    strcat(out, ";");
+    return QT_OK;
+}
+
+Test(ks_pin, login_cb_records_each_counted_failure_in_its_transaction)
+{
+    struct qt_ks_token *t = fx_token("failcb");
+    struct fail_seen f = {.t = t};
+    static char log[4096];
+
+    /* a right PIN: no callback */
+    cr_assert_eq(qt_ks_login_cb(t, QT_KS_USER, FX_USER_PIN, FX_USER_LEN, on_fail, &f), QT_OK);
+    cr_assert_eq(f.calls, 0);
+    qt_ks_logout(t);
+    for (unsigned k = 1; k <= 3; k++) {
+        cr_assert_eq(qt_ks_login_cb(t, QT_KS_USER, (const uint8_t *)"bad", 3, on_fail, &f),
+                     QT_E_PIN_INCORRECT);
+        cr_assert_eq(f.calls, k);
+        cr_assert_eq(f.failures, k);
+        cr_assert_eq(f.max, 3);
+        cr_assert_eq(f.who, QT_KS_USER);
+    }
+    /* locked: nothing checked, nothing counted, no callback */
+    cr_assert_eq(qt_ks_login_cb(t, QT_KS_USER, FX_USER_PIN, FX_USER_LEN, on_fail, &f),
+                 QT_E_PIN_LOCKED);
+    cr_assert_eq(f.calls, 3);
+    cr_assert_eq(qt_ks_login_cb(t, QT_KS_SO, (const uint8_t *)"bad", 3, on_fail, &f),
+                 QT_E_PIN_INCORRECT);
+    cr_assert_eq(f.who, QT_KS_SO);
+    cr_assert_eq(f.failures, 1);
+    log[0] = '\0';
+    cr_assert_eq(qt_ks_log_each(t, collect, log), QT_OK);
+    cr_assert_str_eq(log, "fail user 1/3;fail user 2/3;fail user 3/3;fail so 1/3;");
+
+    /* a failing callback: its record rolled back, its error returned, the
+     * counter (committed before the PIN check) still counts */
+    f.ret = QT_E_CRYPTO;
+    cr_assert_eq(qt_ks_login_cb(t, QT_KS_SO, (const uint8_t *)"bad", 3, on_fail, &f),
+                 QT_E_CRYPTO);
+    cr_assert_eq(info(t).so_failures, 2);
+    log[0] = '\0';
+    cr_assert_eq(qt_ks_log_each(t, collect, log), QT_OK);
+    cr_assert_str_eq(log, "fail user 1/3;fail user 2/3;fail user 3/3;fail so 1/3;");
+    qt_ks_token_close(t);
+}
+
+struct rekey_seen {
+    struct qt_ks_token *t;
+    uint64_t gen;
+    qt_rc ret;
+};
+
+static qt_rc
+on_rekey(void *ctx, uint64_t gen)
+{
+    struct rekey_seen *r = ctx;
+    uint64_t seq = 0;
+    char *tail = NULL;
+
+    r->gen = gen;
+    cr_assert_eq(qt_ks_log_tail(r->t, &seq, &tail), QT_OK);
+    free(tail);
+    cr_assert_eq(qt_ks_log_append(r->t, seq + 1, gen == 2 ? "rekey 2" : "rekey n"), QT_OK);
+    return r->ret;
+}
+
+Test(ks_pin, rekey_cb_commits_with_the_rotation_or_rolls_it_back)
+{
+    struct qt_ks_token *t = fx_user_token("rekeycb");
+    struct rekey_seen r = {.t = t, .ret = QT_E_IO};
+    static char log[1024];
+    struct fx_tmpl k;
+    uint8_t val[32];
+    uint64_t kid;
+    struct qt_attr *a = NULL;
+    size_t n = 0;
+
+    fx_rng(NULL, val, sizeof(val));
+    fx_secret(&k, "k", val, 1);
+    cr_assert_eq(qt_ks_obj_create(t, k.a, k.n, &kid), QT_OK);
+    /* the hook fails: neither the rotation nor its record happened */
+    cr_assert_eq(qt_ks_rekey_cb(t, on_rekey, &r), QT_E_IO);
+    cr_assert_eq(r.gen, 2);
+    cr_assert_eq(info(t).mk_generation, 1);
+    log[0] = '\0';
+    cr_assert_eq(qt_ks_log_each(t, collect, log), QT_OK);
+    cr_assert_str_eq(log, "");
+    cr_assert_eq(qt_ks_obj_get(t, kid, &a, &n), QT_OK);
+    qt_ks_attrs_free(a, n);
+    /* the hook succeeds: both */
+    r.ret = QT_OK;
+    cr_assert_eq(qt_ks_rekey_cb(t, on_rekey, &r), QT_OK);
+    cr_assert_eq(info(t).mk_generation, 2);
+    log[0] = '\0';
+    cr_assert_eq(qt_ks_log_each(t, collect, log), QT_OK);
+    cr_assert_str_eq(log, "rekey 2;");
+    cr_assert_eq(qt_ks_obj_get(t, kid, &a, &n), QT_OK);
+    cr_assert_eq(memcmp(fx_get(a, n, CKA_VALUE)->val, val, 32), 0);
+    qt_ks_attrs_free(a, n);
+    cr_assert_eq(qt_ks_check(t, NULL, NULL), QT_OK);
+    qt_ks_token_close(t);
+}
