@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The module's life cycle: C_Initialize and C_Finalize, the module lock,
- * fork detection, and the lazily created entropy pipeline and DRBG.
+ * The module's life cycle: C_Initialize and C_Finalize, the module's locks
+ * (struct qt_mutex: pthreads, or the application's mutex callbacks), fork
+ * detection, and the lazily created entropy pipeline and DRBG.
  *
  * We are a guest in someone else's process (STYLE.md 7): no constructors,
  * no atexit, no change to OpenSSL's default library context.  All state
@@ -23,6 +24,15 @@
  *   3. locks inside the rooms below (entropy pipeline mutex, OpenSSL DRBG
  *      locks, SQLite); they never call back up.
  * p11.h repeats this order where the structures are declared.
+ *
+ * Whose mutexes (PKCS#11 2.40 5.4, C_Initialize): with CKF_OS_LOCKING_OK,
+ * or with no callbacks, 1 and 2 are pthread mutexes.  With the four
+ * callbacks and no CKF_OS_LOCKING_OK, "the library should use the supplied
+ * function pointers for mutex handling": 1 and 2 are the application's
+ * mutexes, made, taken and destroyed through its callbacks (struct
+ * qt_mutex).  Lock 0 stays ours in every case: it is needed before the
+ * callbacks are known and after they are forgotten.  The rooms below (3)
+ * keep their own pthread locks; they are not the module's to hand over.
  *
  * Fork (PKCS#11 3.0 5.4, DESIGN.md): C_Initialize records getpid().  In a
  * child, every call except C_Initialize, C_GetFunctionList and
@@ -79,6 +89,94 @@ init_unlock(void)
     atomic_store(&init_owner, 0);
 }
 
+/* ---- struct qt_mutex ------------------------------------------------------ */
+
+static int
+mutex_uses_app(const struct qt_mutex *mx)
+{
+    return mx->ops != NULL && mx->ops->create != NULL;
+}
+
+/* An application callback's failure as a return value of ours: the
+ * callbacks' own codes (CKR_MUTEX_BAD, CKR_MUTEX_NOT_LOCKED) are not among
+ * the codes the Cryptoki functions may return; CKR_HOST_MEMORY is. */
+static CK_RV
+mutex_rv(CK_RV app_rv)
+{
+    return app_rv == CKR_HOST_MEMORY ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+}
+
+CK_RV
+qt_mutex_init(struct qt_mutex *mx, const struct qt_mutex_ops *ops)
+{
+    CK_RV rv;
+
+    mx->ops = ops;
+    mx->app = NULL;
+    if (!mutex_uses_app(mx)) {
+        return pthread_mutex_init(&mx->pt, NULL) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+    }
+    rv = ops->create(&mx->app);
+    if (rv != CKR_OK) {
+        qt_log(QT_LOG_ERROR, "pkcs11: the application's CreateMutex failed: %s",
+               qt_ckr_name(rv));
+        mx->app = NULL;
+        return mutex_rv(rv);
+    }
+    return CKR_OK;
+}
+
+void
+qt_mutex_clear(struct qt_mutex *mx)
+{
+    CK_RV rv;
+
+    if (!mutex_uses_app(mx)) {
+        pthread_mutex_destroy(&mx->pt);
+        return;
+    }
+    rv = mx->ops->destroy(mx->app);
+    if (rv != CKR_OK) {
+        qt_log(QT_LOG_ERROR, "pkcs11: the application's DestroyMutex failed: %s",
+               qt_ckr_name(rv));
+    }
+    mx->app = NULL;
+}
+
+CK_RV
+qt_mutex_lock(struct qt_mutex *mx)
+{
+    CK_RV rv;
+
+    if (!mutex_uses_app(mx)) {
+        return pthread_mutex_lock(&mx->pt) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+    }
+    rv = mx->ops->lock(mx->app);
+    if (rv != CKR_OK) {
+        qt_log(QT_LOG_ERROR, "pkcs11: the application's LockMutex failed: %s", qt_ckr_name(rv));
+        return mutex_rv(rv);
+    }
+    return CKR_OK;
+}
+
+void
+qt_mutex_unlock(struct qt_mutex *mx)
+{
+    CK_RV rv;
+
+    if (!mutex_uses_app(mx)) {
+        pthread_mutex_unlock(&mx->pt);
+        return;
+    }
+    rv = mx->ops->unlock(mx->app);
+    if (rv != CKR_OK) {
+        qt_log(QT_LOG_ERROR, "pkcs11: the application's UnlockMutex failed: %s",
+               qt_ckr_name(rv));
+    }
+}
+
+/* ---- the module ------------------------------------------------------------ */
+
 static struct qt_module *
 mod_current(void)
 {
@@ -100,15 +198,18 @@ CK_RV
 qt_lock(void)
 {
     struct qt_module *m = mod_current();
+    CK_RV rv;
 
     if (m == NULL || m->pid != getpid()) {
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
-    pthread_mutex_lock(&m->lock);
+    if ((rv = qt_mutex_lock(&m->lock)) != CKR_OK) {
+        return rv;
+    }
     if (mod_current() != m) {
         /* C_Finalize ran while we waited (the application broke the rule
          * that no call may be in progress; fail cleanly if we can) */
-        pthread_mutex_unlock(&m->lock);
+        qt_mutex_unlock(&m->lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
     return CKR_OK;
@@ -117,7 +218,7 @@ qt_lock(void)
 void
 qt_unlock(void)
 {
-    pthread_mutex_unlock(&qt_mod->lock);
+    qt_mutex_unlock(&qt_mod->lock);
 }
 
 /* Whether OpenSSL is still usable (OPENSSL_cleanup has not run).  With no
@@ -231,15 +332,16 @@ qt_module_ks_rng(void *ctx, uint8_t *out, size_t n)
     return rc;
 }
 
-/* PKCS#11 3.0 5.4 C_Initialize: the mutex callbacks are all supplied or
- * none (else CKR_ARGUMENTS_BAD); we always lock with pthreads, which is
- * allowed when CKF_OS_LOCKING_OK is set or nothing is supplied; callbacks
- * without CKF_OS_LOCKING_OK would force us to use theirs: CKR_CANT_LOCK. */
+/* PKCS#11 2.40 / 3.0 5.4 C_Initialize: the mutex callbacks are all
+ * supplied or none (else CKR_ARGUMENTS_BAD).  CKF_OS_LOCKING_OK or no
+ * callbacks: we lock with pthreads (*ops all NULL).  Callbacks without
+ * CKF_OS_LOCKING_OK: we must use theirs (*ops = the callbacks). */
 static CK_RV
-check_init_args(const CK_C_INITIALIZE_ARGS *a)
+check_init_args(const CK_C_INITIALIZE_ARGS *a, struct qt_mutex_ops *ops)
 {
     int given;
 
+    memset(ops, 0, sizeof(*ops));
     if (a == NULL) {
         return CKR_OK;
     }
@@ -252,7 +354,10 @@ check_init_args(const CK_C_INITIALIZE_ARGS *a)
         return CKR_ARGUMENTS_BAD;
     }
     if (given == 4 && !(a->flags & CKF_OS_LOCKING_OK)) {
-        return CKR_CANT_LOCK;
+        ops->create = a->CreateMutex;
+        ops->destroy = a->DestroyMutex;
+        ops->lock = a->LockMutex;
+        ops->unlock = a->UnlockMutex;
     }
     return CKR_OK;
 }
@@ -268,7 +373,7 @@ module_free_locked(struct qt_module *m)
          * every object below holds OpenSSL state; leave it all. */
         qt_log(QT_LOG_DEBUG, "pkcs11: C_Finalize after OPENSSL_cleanup; state left to exit");
         __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&m->lock);
+        qt_mutex_unlock(&m->lock);
         return;
     }
     qt_sessions_free_inlock();
@@ -280,8 +385,8 @@ module_free_locked(struct qt_module *m)
     qt_drbg_free(m->drbg);
     qt_ent_pipeline_free(m->pipe);
     __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&m->lock);
-    pthread_mutex_destroy(&m->lock);
+    qt_mutex_unlock(&m->lock);
+    qt_mutex_clear(&m->lock);
     qt_wipe(m, sizeof(*m));
     free(m);
 }
@@ -290,11 +395,12 @@ static CK_RV
 initialize(const CK_C_INITIALIZE_ARGS *args)
 {
     struct qt_module *m = NULL, *old;
+    struct qt_mutex_ops ops;
     char err[256] = "";
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = check_init_args(args)) != CKR_OK) {
+    if ((rv = check_init_args(args, &ops)) != CKR_OK) {
         return rv;
     }
     init_lock();
@@ -311,10 +417,10 @@ initialize(const CK_C_INITIALIZE_ARGS *args)
         rv = CKR_HOST_MEMORY;
         goto out;
     }
-    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+    m->mutex_ops = ops;
+    if ((rv = qt_mutex_init(&m->lock, &m->mutex_ops)) != CKR_OK) {
         free(m);
         m = NULL;
-        rv = CKR_CANT_LOCK;
         goto out;
     }
     m->pid = getpid();
@@ -337,7 +443,9 @@ initialize(const CK_C_INITIALIZE_ARGS *args)
     m->ksenv.pin_max_failures = m->conf.pin_max_failures;
 
     /* Published locked: a concurrent caller waits until the slots exist. */
-    pthread_mutex_lock(&m->lock);
+    if ((rv = qt_mutex_lock(&m->lock)) != CKR_OK) {
+        goto out;
+    }
     __atomic_store_n(&qt_mod, m, __ATOMIC_RELEASE);
     if ((rv = qt_slots_load_inlock()) != CKR_OK) {
         module_free_locked(m);
@@ -349,12 +457,12 @@ initialize(const CK_C_INITIALIZE_ARGS *args)
 
         (void)qt_module_drbg_inlock(&d); /* a dead device is retried on use */
     }
-    pthread_mutex_unlock(&m->lock);
+    qt_mutex_unlock(&m->lock);
     m = NULL;
     rv = CKR_OK;
 out:
     if (m != NULL) {
-        pthread_mutex_destroy(&m->lock);
+        qt_mutex_clear(&m->lock);
         free(m);
     }
     init_unlock();
@@ -373,7 +481,9 @@ finalize(void)
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
         goto out;
     }
-    pthread_mutex_lock(&m->lock);
+    if ((rv = qt_mutex_lock(&m->lock)) != CKR_OK) {
+        goto out; /* the module stays initialised: the caller may retry */
+    }
     module_free_locked(m);
 out:
     init_unlock();

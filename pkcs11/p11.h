@@ -13,7 +13,11 @@
  * qt_rv() (rv.c).
  *
  * Locking: one module mutex (qt_lock/qt_unlock).  Functions whose name ends
- * in _inlock must be called with it held.  Lock order, outermost first:
+ * in _inlock must be called with it held.  Every lock of the module is a
+ * struct qt_mutex: a pthread mutex, or, when the application gave C_Initialize
+ * its mutex callbacks without CKF_OS_LOCKING_OK, a mutex of the application
+ * made and taken through those callbacks (PKCS#11 2.40 5.4).  Lock order,
+ * outermost first:
  *   1. the module mutex (module.c)
  *   2. a session's operation mutex (struct qt_session.busy): guards the
  *      session's operations (s->ops).  Taken only while holding the module
@@ -172,8 +176,41 @@ void qt_map_each(const struct qt_map *m, void (*fn)(void *val, void *ctx), void 
 /* Collects the values into a malloc'ed array (NULL when empty). */
 CK_RV qt_map_values(const struct qt_map *m, void ***out, size_t *n);
 
+/* The application's mutex callbacks (CK_C_INITIALIZE_ARGS); all NULL: the
+ * module locks with pthreads. */
+struct qt_mutex_ops {
+    CK_CREATEMUTEX create;
+    CK_DESTROYMUTEX destroy;
+    CK_LOCKMUTEX lock;
+    CK_UNLOCKMUTEX unlock;
+};
+
+/* One lock of the module (module.c).  ops == NULL or ops->create == NULL:
+ * pt is the lock; else app, the application's mutex.  ops is borrowed from
+ * the module (struct qt_module.mutex_ops), which outlives every mutex. */
+struct qt_mutex {
+    const struct qt_mutex_ops *ops;
+    pthread_mutex_t pt;
+    CK_VOID_PTR app;
+};
+
+/* Makes *mx with ops (NULL: pthreads).  CKR_OK, CKR_HOST_MEMORY, or
+ * CKR_GENERAL_ERROR (the application's CreateMutex failed otherwise; its
+ * code is logged). */
+CK_RV qt_mutex_init(struct qt_mutex *mx, const struct qt_mutex_ops *ops) QT_MUST_CHECK;
+/* Destroys a mutex made by qt_mutex_init (not held).  A failing
+ * DestroyMutex is logged. */
+void qt_mutex_clear(struct qt_mutex *mx);
+/* CKR_OK once held; else CKR_HOST_MEMORY or CKR_GENERAL_ERROR (the
+ * application's LockMutex failed: CKR_MUTEX_BAD ...; logged) and not held. */
+CK_RV qt_mutex_lock(struct qt_mutex *mx) QT_MUST_CHECK;
+/* Releases a held mutex; a failing UnlockMutex (CKR_MUTEX_NOT_LOCKED ...) is
+ * logged, as there is nothing a caller could do about it. */
+void qt_mutex_unlock(struct qt_mutex *mx);
+
 struct qt_module {
-    pthread_mutex_t lock;       /* the module lock (qt_lock) */
+    struct qt_mutex lock;       /* the module lock (qt_lock) */
+    struct qt_mutex_ops mutex_ops; /* the application's callbacks, or all NULL */
     pid_t pid;                  /* the process that called C_Initialize */
     struct qt_conf conf;
     char install_dir[1024];
@@ -269,7 +306,7 @@ struct qt_op {
 };
 
 struct qt_session {
-    pthread_mutex_t busy;             /* guards ops (lock order: module, then this) */
+    struct qt_mutex busy;             /* guards ops (lock order: module, then this) */
     CK_SESSION_HANDLE handle;
     struct qt_slot *slot;
     CK_FLAGS flags;                   /* CKF_SERIAL_SESSION | CKF_RW_SESSION */
@@ -285,7 +322,10 @@ void qt_session_close_inlock(struct qt_session *s);
 void qt_sessions_free_inlock(void);
 /* CKS_* state from the slot's login and the session flags. */
 CK_STATE qt_session_state(const struct qt_session *s);
-/* The session's operation mutex (see the lock order at the top). */
+/* The session's operation mutex (see the lock order at the top).  If the
+ * application's LockMutex callback fails, the failure is logged and the
+ * lock retried until it is held: callers have no error path here, and
+ * going on without the lock would let two threads share s->ops. */
 void qt_session_ops_lock(struct qt_session *s);
 void qt_session_ops_unlock(struct qt_session *s);
 /* Ends operation k (frees its context); needs the session's ops lock. */

@@ -7,6 +7,7 @@
  * single- and multi-part calls can be refused.  Handles are never reused
  * while the module is initialised.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include "p11.h"
 
@@ -31,15 +32,16 @@ qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         return CKR_HOST_MEMORY;
     }
-    if (pthread_mutex_init(&s->busy, NULL) != 0) {
+    /* the application's mutex when it gave C_Initialize its callbacks */
+    if ((rv = qt_mutex_init(&s->busy, &qt_mod->mutex_ops)) != CKR_OK) {
         free(s);
-        return CKR_CANT_LOCK;
+        return rv;
     }
     s->handle = qt_mod->next_session++;
     s->slot = slot;
     s->flags = flags;
     if ((rv = qt_map_put(&qt_mod->sessions, (uint64_t)s->handle, s)) != CKR_OK) {
-        pthread_mutex_destroy(&s->busy);
+        qt_mutex_clear(&s->busy);
         free(s);
         return rv;
     }
@@ -54,13 +56,18 @@ qt_session_open_inlock(struct qt_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *
 void
 qt_session_ops_lock(struct qt_session *s)
 {
-    pthread_mutex_lock(&s->busy);
+    /* Only an application LockMutex can fail (qt_mutex_lock logs it); a
+     * correct one does not.  There is no error path for the callers, and
+     * going on unlocked would let two threads share s->ops: wait for it. */
+    while (qt_mutex_lock(&s->busy) != CKR_OK) {
+        sched_yield();
+    }
 }
 
 void
 qt_session_ops_unlock(struct qt_session *s)
 {
-    pthread_mutex_unlock(&s->busy);
+    qt_mutex_unlock(&s->busy);
 }
 
 /* Ends every operation and frees s; the module mutex is held, so no other
@@ -73,7 +80,7 @@ session_release(struct qt_session *s)
         qt_op_end(&s->ops[k]);
     }
     qt_session_ops_unlock(s);
-    pthread_mutex_destroy(&s->busy);
+    qt_mutex_clear(&s->busy);
     free(s);
 }
 

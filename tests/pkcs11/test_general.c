@@ -2,12 +2,15 @@
 /*
  * PKCS#11 API suite, general-purpose functions: the function tables (every
  * slot filled), the 3.0 interfaces, C_Initialize argument rules, calls
- * before initialisation, concurrent C_Initialize, fork, C_Finalize from an
- * atexit handler and a process that never finalises.
+ * before initialisation, concurrent C_Initialize, the application's mutex
+ * callbacks (used by four threads signing in parallel, and their failures),
+ * fork, C_Finalize from an atexit handler and a process that never
+ * finalises.
  */
 #include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -179,7 +182,12 @@ Test(general, initialize_args)
     a.DestroyMutex = m_destroy;
     a.LockMutex = m_nop;
     a.UnlockMutex = m_nop;
-    CK_RV_EQ(F->C_Initialize(&a), CKR_CANT_LOCK); /* only the caller's locks allowed */
+    /* the caller's locks only (no CKF_OS_LOCKING_OK): the module uses them */
+    CK_OK(F->C_Initialize(&a));
+    CK_OK(F->C_Finalize(NULL));
+    a.UnlockMutex = NULL; /* three of four */
+    CK_RV_EQ(F->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+    a.UnlockMutex = m_nop;
     a.flags = CKF_OS_LOCKING_OK;
     CK_OK(F->C_Initialize(&a));
     CK_OK(F->C_Finalize(NULL));
@@ -190,6 +198,305 @@ Test(general, initialize_args)
     a.flags = CKF_OS_LOCKING_OK;
     CK_OK(F->C_Initialize(&a));
     CK_OK(F->C_Finalize(NULL));
+}
+
+/* ---- the application's mutex callbacks ---------------------------------- */
+
+/* Counting callbacks over pthread mutexes.  Each mutex remembers its holder,
+ * so an unlock by a thread that does not hold it (or of a mutex not held)
+ * is counted as a misuse, and a lock that finds the mutex held by its own
+ * thread (a self-deadlock with a real non-recursive mutex) too. */
+struct app_mutex {
+    pthread_mutex_t m;
+    _Atomic(pthread_t *) holder; /* &holder_tid when held */
+    pthread_t holder_tid;
+    atomic_int held;
+};
+
+static atomic_long am_creates, am_destroys, am_locks, am_unlocks, am_misuse;
+static atomic_int am_fail_create; /* CKR_* CreateMutex returns, 0: succeed */
+static atomic_int am_fail_lock;   /* CKR_* LockMutex returns, 0: succeed */
+
+static void
+am_reset(void)
+{
+    am_creates = am_destroys = am_locks = am_unlocks = am_misuse = 0;
+    am_fail_create = am_fail_lock = 0;
+}
+
+static CK_RV
+am_create(void **out)
+{
+    struct app_mutex *m;
+
+    if (am_fail_create != 0) {
+        return (CK_RV)am_fail_create;
+    }
+    if ((m = calloc(1, sizeof(*m))) == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    pthread_mutex_init(&m->m, NULL);
+    am_creates++;
+    *out = m;
+    return CKR_OK;
+}
+
+static CK_RV
+am_destroy(void *p)
+{
+    struct app_mutex *m = p;
+
+    if (m == NULL) {
+        return CKR_MUTEX_BAD;
+    }
+    if (m->held) {
+        am_misuse++;
+    }
+    pthread_mutex_destroy(&m->m);
+    free(m);
+    am_destroys++;
+    return CKR_OK;
+}
+
+static CK_RV
+am_lock(void *p)
+{
+    struct app_mutex *m = p;
+
+    if (m == NULL) {
+        return CKR_MUTEX_BAD;
+    }
+    if (am_fail_lock != 0) {
+        return (CK_RV)am_fail_lock;
+    }
+    if (m->held && pthread_equal(m->holder_tid, pthread_self())) {
+        am_misuse++; /* would deadlock */
+        return CKR_MUTEX_BAD;
+    }
+    pthread_mutex_lock(&m->m);
+    if (m->held) {
+        am_misuse++; /* two holders: no mutual exclusion */
+    }
+    m->holder_tid = pthread_self();
+    m->held = 1;
+    am_locks++;
+    return CKR_OK;
+}
+
+static CK_RV
+am_unlock(void *p)
+{
+    struct app_mutex *m = p;
+
+    if (m == NULL) {
+        return CKR_MUTEX_BAD;
+    }
+    if (!m->held || !pthread_equal(m->holder_tid, pthread_self())) {
+        am_misuse++;
+        return CKR_MUTEX_NOT_LOCKED;
+    }
+    m->held = 0;
+    am_unlocks++;
+    pthread_mutex_unlock(&m->m);
+    return CKR_OK;
+}
+
+static void
+am_args(CK_C_INITIALIZE_ARGS *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->CreateMutex = am_create;
+    a->DestroyMutex = am_destroy;
+    a->LockMutex = am_lock;
+    a->UnlockMutex = am_unlock;
+}
+
+#define AM_THREADS 4
+#define AM_ROUNDS 40
+
+struct am_worker {
+    CK_SLOT_ID slot;
+    CK_OBJECT_HANDLE pub, priv;
+    unsigned char first_rnd[32];
+    int sigs_ok;   /* signatures made and verified */
+    int rnd_ok;    /* C_GenerateRandom calls that returned CKR_OK */
+    CK_RV bad_rv;  /* the first unexpected return value, CKR_OK if none */
+};
+
+static void *
+am_work(void *arg)
+{
+    struct am_worker *w = arg;
+    CK_SESSION_HANDLE h;
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char msg[32], sig[128], prev[32] = {0};
+    CK_RV rv;
+
+    /* its own session (the key pair is a session object of the user session
+     * the main thread keeps open, visible to every session of the slot) */
+    if ((rv = F->C_OpenSession(w->slot, CKF_SERIAL_SESSION, NULL, NULL, &h)) != CKR_OK) {
+        w->bad_rv = rv;
+        return NULL;
+    }
+    for (int i = 0; i < AM_ROUNDS; i++) {
+        CK_ULONG siglen = sizeof(sig);
+
+        if ((rv = F->C_GenerateRandom(h, msg, sizeof(msg))) != CKR_OK) {
+            goto bad;
+        }
+        if (i == 0) {
+            memcpy(w->first_rnd, msg, sizeof(msg));
+        } else if (memcmp(prev, msg, sizeof(msg)) == 0) {
+            rv = CKR_GENERAL_ERROR; /* repeated output */
+            goto bad;
+        }
+        memcpy(prev, msg, sizeof(msg));
+        w->rnd_ok++;
+        if ((rv = F->C_SignInit(h, &mech, w->priv)) != CKR_OK ||
+            (rv = F->C_Sign(h, msg, sizeof(msg), sig, &siglen)) != CKR_OK ||
+            (rv = F->C_VerifyInit(h, &mech, w->pub)) != CKR_OK ||
+            (rv = F->C_Verify(h, msg, sizeof(msg), sig, siglen)) != CKR_OK) {
+            goto bad;
+        }
+        msg[0] ^= 1; /* and a wrong message must not verify */
+        if ((rv = F->C_VerifyInit(h, &mech, w->pub)) != CKR_OK) {
+            goto bad;
+        }
+        if ((rv = F->C_Verify(h, msg, sizeof(msg), sig, siglen)) != CKR_SIGNATURE_INVALID) {
+            rv = rv == CKR_OK ? CKR_GENERAL_ERROR : rv;
+            goto bad;
+        }
+        w->sigs_ok++;
+    }
+    (void)F->C_CloseSession(h);
+    return NULL;
+bad:
+    w->bad_rv = rv;
+    (void)F->C_CloseSession(h);
+    return NULL;
+}
+
+/* PKCS#11 2.40 5.4: callbacks without CKF_OS_LOCKING_OK -> the library uses
+ * them.  Four threads sign and draw random bytes on their own sessions; every
+ * lock the module takes is the application's, and C_Finalize destroys every
+ * mutex it made. */
+Test(general, app_mutex_callbacks_used_by_threads)
+{
+    CK_C_INITIALIZE_ARGS a;
+    struct am_worker w[AM_THREADS];
+    pthread_t t[AM_THREADS];
+    CK_OBJECT_HANDLE pub, priv;
+    CK_SESSION_HANDLE main_h;
+    CK_SLOT_ID slot;
+    long locks_before;
+
+    am_reset();
+    am_args(&a);
+    CK_OK(F->C_Initialize(&a));
+    cr_assert_geq(am_creates, 1, "the module mutex is the application's");
+    slot = p11t_new_token("mutextok");
+    main_h = p11t_open(slot, 1);
+    CK_OK(F->C_Login(main_h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)));
+    p11t_ec(main_h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &pub, &priv);
+    locks_before = am_locks;
+    for (size_t i = 0; i < AM_THREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].slot = slot;
+        w[i].pub = pub;
+        w[i].priv = priv;
+        cr_assert_eq(pthread_create(&t[i], NULL, am_work, &w[i]), 0);
+    }
+    for (size_t i = 0; i < AM_THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    for (size_t i = 0; i < AM_THREADS; i++) {
+        cr_assert_eq(w[i].bad_rv, CKR_OK, "thread %zu: unexpected 0x%lx", i,
+                     (unsigned long)w[i].bad_rv);
+        cr_assert_eq(w[i].sigs_ok, AM_ROUNDS, "thread %zu: %d signatures", i, w[i].sigs_ok);
+        cr_assert_eq(w[i].rnd_ok, AM_ROUNDS);
+        for (size_t j = 0; j < i; j++) {
+            cr_assert_neq(memcmp(w[i].first_rnd, w[j].first_rnd, 32), 0,
+                          "threads %zu and %zu drew the same bytes", i, j);
+        }
+    }
+    /* each round takes at least the module lock and the session lock, per
+     * call: 6 calls of AM_ROUNDS rounds in AM_THREADS threads */
+    cr_assert_geq(am_locks - locks_before, 2L * 6 * AM_ROUNDS * AM_THREADS,
+                  "only %ld locks through the callbacks", am_locks - locks_before);
+    /* one mutex per session: the main session, a token-init session and the
+     * four workers at least, plus the module's */
+    cr_assert_geq(am_creates, 1 + 1 + AM_THREADS, "creates %ld", (long)am_creates);
+    CK_OK(F->C_CloseSession(main_h));
+    CK_OK(F->C_Finalize(NULL));
+    cr_assert_eq(am_creates, am_destroys, "created %ld, destroyed %ld", (long)am_creates,
+                 (long)am_destroys);
+    cr_assert_eq(am_locks, am_unlocks, "locked %ld, unlocked %ld", (long)am_locks,
+                 (long)am_unlocks);
+    cr_assert_eq(am_misuse, 0, "%ld misuses (double holder, foreign unlock)", (long)am_misuse);
+}
+
+/* With CKF_OS_LOCKING_OK the module may use its own locks: it does, and
+ * never calls the callbacks. */
+Test(general, app_mutex_callbacks_unused_with_os_locking)
+{
+    CK_C_INITIALIZE_ARGS a;
+    CK_SESSION_HANDLE h;
+    unsigned char r[16];
+
+    am_reset();
+    am_args(&a);
+    a.flags = CKF_OS_LOCKING_OK;
+    CK_OK(F->C_Initialize(&a));
+    h = p11t_open(p11t_new_token("oslock"), 0);
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
+    CK_OK(F->C_Finalize(NULL));
+    cr_assert_eq(am_creates + am_locks + am_unlocks + am_destroys, 0);
+}
+
+/* A failing callback: CreateMutex's CKR_HOST_MEMORY passes through, other
+ * failures become CKR_GENERAL_ERROR (CKR_MUTEX_BAD is a callback's code, not
+ * one a Cryptoki function returns); nothing leaks or stays held. */
+Test(general, app_mutex_callback_failures)
+{
+    CK_C_INITIALIZE_ARGS a;
+    CK_SESSION_HANDLE h;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 0;
+    unsigned char r[16];
+
+    am_reset();
+    am_args(&a);
+    am_fail_create = CKR_HOST_MEMORY;
+    CK_RV_EQ(F->C_Initialize(&a), CKR_HOST_MEMORY);
+    am_fail_create = CKR_GENERAL_ERROR;
+    CK_RV_EQ(F->C_Initialize(&a), CKR_GENERAL_ERROR);
+    CK_RV_EQ(F->C_GetSlotList(CK_FALSE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    am_fail_create = 0;
+    am_fail_lock = CKR_MUTEX_BAD;
+    CK_RV_EQ(F->C_Initialize(&a), CKR_GENERAL_ERROR); /* its first lock fails */
+    cr_assert_eq(am_creates, am_destroys);
+    am_fail_lock = 0;
+
+    CK_OK(F->C_Initialize(&a));
+    slot = p11t_new_token("failtok");
+    h = p11t_open(slot, 0);
+    am_fail_lock = CKR_MUTEX_BAD;
+    CK_RV_EQ(F->C_GetSlotList(CK_FALSE, NULL, &n), CKR_GENERAL_ERROR);
+    CK_RV_EQ(F->C_GenerateRandom(h, r, sizeof(r)), CKR_GENERAL_ERROR);
+    CK_RV_EQ(F->C_Finalize(NULL), CKR_GENERAL_ERROR); /* still initialised */
+    am_fail_lock = 0;
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
+    am_fail_create = CKR_HOST_MEMORY; /* a session's mutex */
+    CK_RV_EQ(F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_HOST_MEMORY);
+    am_fail_create = CKR_MUTEX_BAD;
+    CK_RV_EQ(F->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_GENERAL_ERROR);
+    am_fail_create = 0;
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r))); /* the open session is unharmed */
+    CK_OK(F->C_Finalize(NULL));
+    cr_assert_eq(am_creates, am_destroys, "created %ld, destroyed %ld", (long)am_creates,
+                 (long)am_destroys);
+    cr_assert_eq(am_locks, am_unlocks);
+    cr_assert_eq(am_misuse, 0);
 }
 
 static CK_RV init_results[8];
