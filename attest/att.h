@@ -111,6 +111,7 @@ enum qt_att_event_type {
     QT_ATT_EV_HEALTH_RECOVERY,  /* "health-recovery": a fresh start-up test passed */
     QT_ATT_EV_CEREMONY,         /* "ceremony": a ceremony step (note says which) */
     QT_ATT_EV_LOGIN_FAILURE,    /* "login-failure": a wrong PIN was counted */
+    QT_ATT_EV_OBJECT_TAMPER,    /* "object-tamper": a stored object failed its MAC/seal */
     QT_ATT_EV__COUNT
 };
 
@@ -135,7 +136,9 @@ struct qt_att_key_desc {
     const uint8_t *id;     /* CKA_ID bytes (hex in the record) */
     size_t id_len;
     const char *label;       /* CKA_LABEL; NULL = absent */
-    int is_pair;             /* 1: a key pair ("public": true, spki_sha256 given) */
+    int is_pair;             /* 1: a key pair or one of its halves ("kind": "pair"), */
+                             /* 0: a secret key ("kind": "secret") */
+    int is_public;           /* 1: readable without login, CKA_PRIVATE false ("public": true) */
     uint8_t spki_sha256[32]; /* SHA-256 of the public key's SubjectPublicKeyInfo DER */
     int has_spki;
     uint8_t kcv[16]; /* key check value of a secret key */
@@ -173,6 +176,9 @@ struct qt_att_event {
     const char *user;                     /* PIN events: "user" or "so"; NULL otherwise */
     const char *test;                     /* health events: "rct", "apt", ...; NULL otherwise */
     const char *note;                     /* free text (detail, ceremony step); NULL */
+    unsigned pin_failures;                /* login-failure, pin-locked: the counter; 0 = absent */
+    unsigned pin_limit;                   /* ... and the failed-login limit; 0 = absent */
+    uint64_t object_id;                   /* object-tamper: keystore object id; 0 = absent */
 };
 
 /* Builds and signs one record: the JSON payload of FORMAT.md for ev with

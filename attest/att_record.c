@@ -31,6 +31,7 @@ static const char *const event_names[QT_ATT_EV__COUNT] = {
     [QT_ATT_EV_HEALTH_RECOVERY] = "health-recovery",
     [QT_ATT_EV_CEREMONY] = "ceremony",
     [QT_ATT_EV_LOGIN_FAILURE] = "login-failure",
+    [QT_ATT_EV_OBJECT_TAMPER] = "object-tamper",
 };
 
 const char *
@@ -148,7 +149,8 @@ key_json(const struct qt_att_key_desc *kd)
     e |= add_str(o, "curve", kd->curve);
     e |= add_hex(o, "id", kd->id, kd->id != NULL ? kd->id_len : 0);
     e |= add_str(o, "label", kd->label);
-    e |= add_bool(o, "public", kd->is_pair);
+    e |= add_str(o, "kind", kd->is_pair ? "pair" : "secret");
+    e |= add_bool(o, "public", kd->is_public);
     if (kd->has_spki) {
         e |= add_hex(o, "spki_sha256", kd->spki_sha256, sizeof(kd->spki_sha256));
     }
@@ -260,6 +262,13 @@ payload_build(const char *prev_hex, uint64_t seq, const struct qt_att_event *ev,
     e |= add_str(o, "user", ev->user);
     e |= add_str(o, "test", ev->test);
     e |= add_str(o, "note", ev->note);
+    if (ev->pin_limit > 0) {
+        e |= add_u64(o, "pin_failures", ev->pin_failures);
+        e |= add_u64(o, "pin_limit", ev->pin_limit);
+    }
+    if (ev->object_id > 0) {
+        e |= add_u64(o, "object_id", ev->object_id);
+    }
     if (e == 0) {
         *out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                             JSON_C_TO_STRING_NOSLASHESCAPE));

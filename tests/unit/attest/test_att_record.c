@@ -157,9 +157,72 @@ Test(att_record, payload_fields_p256, .init = setup_p256, .fini = teardown)
     cr_assert(json_object_object_get_ex(p, "key", &v));
     cr_assert(json_object_object_get_ex(v, "attributes", &v));
     cr_assert(json_object_object_get_ex(v, "extractable", &v) && !json_object_get_boolean(v));
+    /* a key pair whose private key is private: kind pair, public false */
+    cr_assert_str_eq(str_at(p, "key", "kind"), "pair");
+    cr_assert(json_object_object_get_ex(p, "key", &v));
+    cr_assert(json_object_object_get_ex(v, "public", &v) && !json_object_get_boolean(v));
+    cr_assert(!json_object_object_get_ex(p, "pin_failures", &v));
+    cr_assert(!json_object_object_get_ex(p, "object_id", &v));
     json_object_put(p);
     free(jws);
     free(jws2);
+}
+
+/* `public` says whether a client made the key readable without login
+ * (CKA_PRIVATE false); `kind` says pair or secret; login/lock and tamper
+ * events carry their counters and object id. */
+Test(att_record, public_kind_pin_counter_and_object_fields, .init = setup_p256, .fini = teardown)
+{
+    struct qt_att_key_desc kd = {.type = "AES", .bits = 256};
+    struct qt_att_event ev = {.type = QT_ATT_EV_KEY_GENERATE,
+                              .token_serial = "s",
+                              .token_label = "l",
+                              .key = &kd};
+    json_object *p, *v;
+    char *jws = NULL;
+    const struct {
+        int pair, pub;
+        const char *kind;
+    } cases[] = {{0, 0, "secret"}, {0, 1, "secret"}, {1, 0, "pair"}, {1, 1, "pair"}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kd.is_pair = cases[i].pair;
+        kd.is_public = cases[i].pub;
+        cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
+        p = payload_of(jws);
+        cr_assert_str_eq(str_at(p, "key", "kind"), cases[i].kind);
+        cr_assert(json_object_object_get_ex(p, "key", &v));
+        cr_assert(json_object_object_get_ex(v, "public", &v));
+        cr_assert(json_object_is_type(v, json_type_boolean));
+        cr_assert_eq(json_object_get_boolean(v), cases[i].pub, "case %zu", i);
+        json_object_put(p);
+        free(jws);
+        jws = NULL;
+    }
+    ev = (struct qt_att_event){.type = QT_ATT_EV_PIN_LOCKED,
+                               .token_serial = "s",
+                               .token_label = "l",
+                               .user = "so",
+                               .pin_failures = 10,
+                               .pin_limit = 10};
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
+    p = payload_of(jws);
+    cr_assert_str_eq(str_at(p, "event", NULL), "pin-locked");
+    cr_assert_str_eq(str_at(p, "user", NULL), "so");
+    cr_assert(json_object_object_get_ex(p, "pin_failures", &v) && json_object_get_int(v) == 10);
+    cr_assert(json_object_object_get_ex(p, "pin_limit", &v) && json_object_get_int(v) == 10);
+    json_object_put(p);
+    free(jws);
+    ev = (struct qt_att_event){.type = QT_ATT_EV_OBJECT_TAMPER,
+                               .token_serial = "s",
+                               .token_label = "l",
+                               .object_id = 42};
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
+    p = payload_of(jws);
+    cr_assert_str_eq(str_at(p, "event", NULL), "object-tamper");
+    cr_assert(json_object_object_get_ex(p, "object_id", &v) && json_object_get_int(v) == 42);
+    json_object_put(p);
+    free(jws);
 }
 
 Test(att_record, es256_signature_is_raw_64_bytes, .init = setup_p256, .fini = teardown)
