@@ -480,12 +480,32 @@ out:
     return rc;
 }
 
+/* The type of a loaded key: P-256 or Ed25519, else QT_E_FORMAT. */
+static qt_rc
+key_type_of(EVP_PKEY *pkey, enum qt_att_key_type *type)
+{
+    char grp[32] = "";
+
+    if (EVP_PKEY_is_a(pkey, "ED25519")) {
+        *type = QT_ATT_KEY_ED25519;
+        return QT_OK;
+    }
+    if (EVP_PKEY_is_a(pkey, "EC") &&
+        EVP_PKEY_get_utf8_string_param(pkey, "group", grp, sizeof(grp), NULL) == 1 &&
+        strcmp(grp, "prime256v1") == 0) {
+        *type = QT_ATT_KEY_P256;
+        return QT_OK;
+    }
+    return QT_E_FORMAT;
+}
+
 /* Loads the attestation key from path.  A sealed file opens with the
  * passphrase of dir's device key; a wrong or replaced device key (or a
  * changed file) gives QT_E_TAMPER.  An unencrypted file from an earlier
  * release loads as it is and is then re-sealed in place (atomically, by
- * rename: concurrent readers see the old or the new file, both the same key);
- * if re-sealing fails, the key is still used and a warning says why. */
+ * rename: concurrent readers see the old or the new file, both the same key)
+ * if it is of a usable type; if re-sealing fails, the key is still used and a
+ * warning says why. */
 static qt_rc
 load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out)
 {
@@ -494,6 +514,7 @@ load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out
     size_t len = 0;
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
+    enum qt_att_key_type type;
     int sealed;
     qt_rc rc;
 
@@ -531,7 +552,7 @@ load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out
         rc = sealed ? QT_E_TAMPER : QT_E_FORMAT;
         goto out;
     }
-    if (!sealed) {
+    if (!sealed && key_type_of(pkey, &type) == QT_OK) {
         qt_rc wr = seal_passphrase(dir, libctx, 1, pass);
 
         if (wr == QT_OK) {
@@ -627,18 +648,7 @@ qt_att_key_open(const char *dir, OSSL_LIB_CTX *libctx, enum qt_att_key_type type
     if (rc != QT_OK) {
         goto out;
     }
-    if (EVP_PKEY_is_a(pkey, "ED25519")) {
-        type = QT_ATT_KEY_ED25519;
-    } else if (EVP_PKEY_is_a(pkey, "EC")) {
-        char grp[32] = "";
-        if (EVP_PKEY_get_utf8_string_param(pkey, "group", grp, sizeof(grp), NULL) != 1 ||
-            strcmp(grp, "prime256v1") != 0) {
-            rc = QT_E_FORMAT;
-            goto out;
-        }
-        type = QT_ATT_KEY_P256;
-    } else {
-        rc = QT_E_FORMAT;
+    if ((rc = key_type_of(pkey, &type)) != QT_OK) {
         goto out;
     }
     k = calloc(1, sizeof(*k));
@@ -818,6 +828,17 @@ qt_att_key_import_cert(const struct qt_att_key *k, const char *pem_path)
     /* Per-key certificates are issued under it: it must be allowed to sign them. */
     if (X509_check_ca(cert) == 0) {
         rc = QT_E_UNSUPPORTED;
+        goto out;
+    }
+    /* Per-key certificates name it by authorityKeyIdentifier keyid:always
+     * (att_cert.c), which OpenSSL derives from the issuer's subjectKeyIdentifier:
+     * refuse it now rather than fail at the first per-key certificate. */
+    if (X509_get0_subject_key_id(cert) == NULL) {
+        qt_log(QT_LOG_ERROR,
+               "attest: %s has no subjectKeyIdentifier extension, which per-key "
+               "certificates need (re-issue it with subjectKeyIdentifier=hash)",
+               pem_path);
+        rc = QT_E_FORMAT;
         goto out;
     }
     rc = write_cert(k->dir, path, cert, 0);
