@@ -27,10 +27,16 @@
  * Prediction resistance.  qt_drbg_generate(pr=1) asks the thread's public
  * DRBG for prediction resistance: it reseeds from the primary, which itself
  * reseeds from QRNG-SEED first, so every request starts from fresh QRNG
- * entropy (256 bits).  OpenSSL serves at most 64 KiB per generate call; a
+ * entropy (256 bits).  "Fresh" means read from the device during the
+ * request: the pull is marked (qt_seed_src_thread_fresh) and the pipeline
+ * discards its buffered output and reads a new window for it
+ * (qt_ent_pipeline_get_fresh), so a device that died since the last window
+ * fails the request (QT_E_HEALTH or the device error) rather than being
+ * served from samples read before it began.  OpenSSL serves at most 64 KiB per generate call; a
  * longer request is split and only its first part carries the flag (one
  * fresh seed per request, as SP 800-90A defines prediction resistance).
- * qt_drbg_reseed reseeds the primary the same way; the public and private
+ * qt_drbg_reseed reseeds the primary the same way (one fresh window); the
+ * public and private
  * DRBGs of every thread notice the primary's new reseed counter and reseed
  * before their next output.
  *
@@ -228,7 +234,9 @@ reseed_primary(struct qt_drbg *d)
         return failure_rc(d, before);
     }
     build_addin(d, &a);
+    qt_seed_src_thread_fresh(1);
     ok = EVP_RAND_reseed(primary, 1, NULL, 0, (const unsigned char *)&a, sizeof(a));
+    qt_seed_src_thread_fresh(0);
     qt_wipe(&a, sizeof(a));
     if (!ok) {
         log_ossl(QT_LOG_INFO, "reseed");
@@ -284,8 +292,10 @@ generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr)
         build_addin(d, &a);
         /* Prediction resistance: the request starts from fresh QRNG entropy
          * (its first <= 64 KiB part is a prediction-resistant generate). */
+        qt_seed_src_thread_fresh(pr && off == 0);
         ok = EVP_RAND_generate(pub, out + off, len, DRBG_STRENGTH, pr && off == 0,
                                (const unsigned char *)&a, sizeof(a));
+        qt_seed_src_thread_fresh(0);
         qt_wipe(&a, sizeof(a));
         if (!ok) {
             log_ossl(QT_LOG_INFO, "generate");

@@ -8,7 +8,10 @@
  *
  * Every byte handed to OpenSSL comes from qt_ent_pipeline_get_entropy, i.e.
  * extractor output of health-tested QRNG samples, credited one bit of
- * entropy per bit.  There is no other input and no fallback: when the pipeline
+ * entropy per bit.  A pull the calling thread marked fresh
+ * (qt_seed_src_thread_fresh: drbg.c's prediction-resistance reseeds) uses
+ * qt_ent_pipeline_get_fresh instead, so it is served from a window read from
+ * the device during the pull.  There is no other input and no fallback: when the pipeline
  * fails, get_seed and generate return 0, the caller's DRBG stays
  * uninstantiated (or goes to its error state) and OpenSSL reports failure.
  * Instantiation of the seed source itself never touches the device, so it
@@ -116,6 +119,15 @@ qt_seed_src_counters(const struct qt_seed_prov *sp, struct qt_seed_counters *out
     out->failures = atomic_load((atomic_uint_fast64_t *)&sp->failures);
 }
 
+/* Set by qt_seed_src_thread_fresh: the thread's next pull reads a new window. */
+static _Thread_local int thread_fresh;
+
+void
+qt_seed_src_thread_fresh(int on)
+{
+    thread_fresh = on != 0;
+}
+
 /* The pipeline to pull from, opening it from the configuration in owned mode.
  * The pipeline is thread-safe on its own; the lock only guards its creation. */
 static qt_rc
@@ -160,8 +172,12 @@ pull(struct qt_seed_prov *sp, unsigned char *out, size_t n, struct qt_ent_pipeli
 
     rc = get_pipeline(sp, &p);
     if (rc == QT_OK) {
-        rc = qt_ent_pipeline_get_entropy(p, out, n);
+        rc = thread_fresh ? qt_ent_pipeline_get_fresh(p, out, n)
+                          : qt_ent_pipeline_get_entropy(p, out, n);
     }
+    /* One fresh pull per marked request: any further pull of the same
+     * request is served from that window or a later one */
+    thread_fresh = 0;
     if (rc != QT_OK) {
         qt_wipe(out, n);
         atomic_fetch_add(&sp->failures, 1);

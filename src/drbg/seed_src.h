@@ -47,6 +47,13 @@ struct qt_seed_prov *qt_seed_src_prov_new(struct qt_ent_pipeline *pipe);
 /* NULL-safe.  Frees an owned pipeline. */
 void qt_seed_src_prov_free(struct qt_seed_prov *sp);
 
+/* on != 0: the calling thread's next pull from any QRNG-SEED source is a
+ * fresh one (qt_ent_pipeline_get_fresh: from a window read during that pull,
+ * never from output buffered before); the pull clears it.  on == 0 clears
+ * it (after a request that may not have pulled).  For prediction-resistance
+ * reseeds: OpenSSL pulls a parent's seed in the thread that asked. */
+void qt_seed_src_thread_fresh(int on);
+
 /* Snapshot of the counters (atomic reads). */
 /* Full-entropy bytes the calling thread has pulled from any QRNG-SEED source. */
 uint64_t qt_seed_src_thread_bytes(void);

@@ -68,6 +68,28 @@ qt_rc qt_ent_pipeline_new(const char *spec, const struct qt_conf *conf,
 qt_rc qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out,
                                   size_t n) QT_MUST_CHECK;
 
+/* Maximum age of released-but-unused output for ordinary requests
+ * (get_entropy): output of a window judged longer ago than this is discarded
+ * (wiped) and a new window is read first.  So a device that died is noticed
+ * within this time by any request, e.g. the DRBG's periodic reseeds. */
+#define QT_ENT_MAX_AGE_MS 10000
+
+/* Like get_entropy, but from fresh samples: everything buffered is
+ * discarded (wiped) and a new window is read from the device, health-tested,
+ * judged and released before the n bytes are extracted from it (one window
+ * of device reads per call).  Fails closed exactly like a normal window
+ * (QT_E_HEALTH or the device error; a device dead since the last window
+ * fails here).  For prediction resistance (key generation). */
+qt_rc qt_ent_pipeline_get_fresh(struct qt_ent_pipeline *p, uint8_t *out,
+                                size_t n) QT_MUST_CHECK;
+
+/* Discards the buffered output (wiped) and reads, tests, judges and
+ * releases a new window now; the next get_entropy serves from it.  Same
+ * failures as get_fresh.  (get_fresh is the atomic form: another thread may
+ * consume the refreshed window between refresh and get_entropy; it then
+ * reads a later one.) */
+qt_rc qt_ent_pipeline_refresh(struct qt_ent_pipeline *p) QT_MUST_CHECK;
+
 /* Reads and health-tests `samples` raw samples (after a fresh start-up test)
  * without producing output.  QT_E_HEALTH with *fail filled on failure. */
 qt_rc qt_ent_pipeline_selftest(struct qt_ent_pipeline *p, uint64_t samples,
@@ -125,6 +147,8 @@ struct qt_ent_opts {
     int read_timeout_ms;   /* bound on each device read; 0 = 2000 */
     int defer_startup;     /* 1: _new_ex does not run the start-up test; the first
                             * get_entropy/selftest does */
+    int max_age_ms;        /* released output older than this is discarded;
+                            * 0 = QT_ENT_MAX_AGE_MS (tests use less) */
 };
 
 /* qt_ent_pipeline_new with options; on failure of the start-up test *fail

@@ -25,6 +25,21 @@
  *
  * Buffering: at most one extracted block of output (wiped as it is handed
  * out) and the raw samples of one released window (wiped after use).
+ * Released output has a maximum age (QT_ENT_MAX_AGE_MS, 10 s, from the
+ * moment its window was judged): an ordinary request that finds older
+ * output discards it (wiped) and reads a new window, so a device that died
+ * after the last window is noticed by the DRBG's periodic reseeds within
+ * that time, however little entropy is being drawn.
+ *
+ * Fresh entropy (qt_ent_pipeline_get_fresh, qt_ent_pipeline_refresh): the
+ * buffered output is discarded (wiped) and a new window is read, tested,
+ * judged and released before anything is handed out, all under the one
+ * lock: a prediction-resistance reseed (key generation) is therefore drawn
+ * from samples read after the request began, and a device that died since
+ * the last window makes it fail (QT_E_HEALTH or the device error) instead
+ * of being served from samples read earlier.  Costs one window of reads
+ * (65536 samples by default) per request.  Bits are never reused either
+ * way: every byte handed out is wiped from the buffers.
  * Fork: the creating pid is recorded; a child drops everything buffered,
  * re-opens the device and runs a start-up test before any output.  (A sim
  * device with a fixed seed= restarts its sequence when re-opened; with the
@@ -38,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../device/dev.h"
@@ -72,6 +88,8 @@ struct qt_ent_pipeline {
     size_t win_pos;         /* next released sample to extract */
     uint8_t *blk;           /* one extracted block, secret memory */
     size_t blk_len, blk_pos;
+    int64_t released_ms;    /* monotonic time the buffered window was released */
+    int64_t max_age_ms;     /* released output older than this is discarded */
     uint64_t dev_index;     /* samples read since the device was opened */
     int state;
     int started;            /* a start-up test has passed since the last (re)open/reset */
@@ -145,6 +163,15 @@ qt_ent_params_compute(const struct qt_conf *conf, unsigned bits, double h,
 }
 
 /* ---- failure and recovery ----------------------------------------------------------------- */
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 drop_buffers(struct qt_ent_pipeline *p)
@@ -274,6 +301,7 @@ fill_window(struct qt_ent_pipeline *p)
         return QT_E_HEALTH;
     }
     p->win_avail = w;
+    p->released_ms = now_ms();
     return QT_OK;
 }
 
@@ -416,6 +444,7 @@ qt_ent_pipeline_new_ex(const char *spec, const struct qt_conf *conf,
     if (p->opts.read_timeout_ms <= 0) {
         p->opts.read_timeout_ms = DEFAULT_TIMEOUT_MS;
     }
+    p->max_age_ms = p->opts.max_age_ms > 0 ? p->opts.max_age_ms : QT_ENT_MAX_AGE_MS;
     p->pid = getpid();
     p->retries_left = conf->retries;
     if ((rc = qt_dev_open(spec, &p->dev)) != QT_OK) {
@@ -493,19 +522,35 @@ ready_inlock(struct qt_ent_pipeline *p)
     return p->started ? QT_OK : startup(p);
 }
 
-qt_rc
-qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
+/* Serves n bytes; fresh: from a window read now (buffered output discarded
+ * first).  Locked by the caller. */
+static qt_rc
+get_inlock(struct qt_ent_pipeline *p, uint8_t *out, size_t n, int fresh)
 {
+    const uint64_t windows0 = p->estimate.windows;
     size_t done = 0;
     qt_rc rc;
 
-    QT_ENSURE(p != NULL && (out != NULL || n == 0), QT_E_ARG);
-    (void)pthread_mutex_lock(&p->mu);
     if ((rc = ready_inlock(p)) != QT_OK) {
         if (p->state != STATE_ERROR || recover(p) != QT_OK) {
             goto out;
         }
         rc = QT_OK;
+    }
+    if (now_ms() - p->released_ms > p->max_age_ms) {
+        /* Too old to serve: discarded (wiped); the loop reads a new window */
+        drop_buffers(p);
+    }
+    /* Fresh: unless a window was released during this call already (a
+     * deferred start-up, a fork, a recovery), read one now */
+    if (fresh && p->estimate.windows == windows0) {
+        drop_buffers(p);
+        if ((rc = fill_window(p)) != QT_OK) {
+            if (recover(p) != QT_OK) {
+                goto out;
+            }
+            rc = QT_OK;
+        }
     }
     while (done < n) {
         if (p->blk_pos < p->blk_len) {
@@ -544,6 +589,41 @@ out:
             rc = QT_E_HEALTH;
         }
     }
+    return rc;
+}
+
+qt_rc
+qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
+{
+    qt_rc rc;
+
+    QT_ENSURE(p != NULL && (out != NULL || n == 0), QT_E_ARG);
+    (void)pthread_mutex_lock(&p->mu);
+    rc = get_inlock(p, out, n, 0);
+    (void)pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+qt_rc
+qt_ent_pipeline_get_fresh(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
+{
+    qt_rc rc;
+
+    QT_ENSURE(p != NULL && (out != NULL || n == 0), QT_E_ARG);
+    (void)pthread_mutex_lock(&p->mu);
+    rc = get_inlock(p, out, n, 1);
+    (void)pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+qt_rc
+qt_ent_pipeline_refresh(struct qt_ent_pipeline *p)
+{
+    qt_rc rc;
+
+    QT_ENSURE_REF(p);
+    (void)pthread_mutex_lock(&p->mu);
+    rc = get_inlock(p, NULL, 0, 1);
     (void)pthread_mutex_unlock(&p->mu);
     return rc;
 }

@@ -154,8 +154,8 @@ Test(drbg, failure_propagates_and_no_output)
 
     cr_assert_eq(qt_ent_pipeline_new("sim:seed=1,fault=read-error@200000", &conf, &pipe_), QT_OK);
     rc = qt_drbg_new(pipe_, &conf, &drbg);
-    /* Each prediction-resistant request takes 256 fresh bits: ~1 MB of
-     * requests reaches the fault well past the start-up window. */
+    /* Each prediction-resistant request reads a fresh window: the fault,
+     * well past the start-up window, is reached within a few requests. */
     for (i = 0; rc == QT_OK && i < 30000; i++) {
         memset(buf, 0xA5, 256);
         rc = qt_drbg_generate(drbg, buf, 256, 1, 0);
@@ -177,6 +177,67 @@ Test(drbg, failure_propagates_and_no_output)
     cr_assert_neq(qt_drbg_generate(drbg, buf, 64, 0, 1), QT_OK);
     cr_assert(all_zero(buf, 64));
     cr_assert_neq(qt_drbg_reseed(drbg), QT_OK);
+}
+
+static uint64_t
+raw_samples(void)
+{
+    struct qt_ent_stats st;
+
+    qt_ent_pipeline_stats(pipe_, &st);
+    return st.raw_samples;
+}
+
+/* qt_drbg_reseed (pkcs11 key generation) and prediction-resistant requests
+ * draw from a window read during the call; ordinary requests do not read. */
+Test(drbg, prediction_resistance_reads_a_fresh_window)
+{
+    struct qt_ent_params pa;
+    uint8_t buf[64];
+    uint64_t r0;
+
+    open_both("sim:seed=1");
+    qt_ent_pipeline_params(pipe_, &pa);
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+    r0 = raw_samples();
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+    cr_assert_eq(raw_samples(), r0, "no device read without prediction resistance");
+    cr_assert_eq(qt_drbg_reseed(drbg), QT_OK);
+    cr_assert_eq(raw_samples(), r0 + pa.window, "qt_drbg_reseed read one new window");
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 1, 0), QT_OK);
+    cr_assert_eq(raw_samples(), r0 + 2 * pa.window, "prediction resistance read one window");
+    /* Full-entropy mode keeps using released output (each bit once). */
+    cr_assert_eq(qt_drbg_generate(drbg, buf, 24, 0, 1), QT_OK);
+    cr_assert_eq(raw_samples(), r0 + 2 * pa.window, "full-entropy block served from the window");
+}
+
+/* A device dead since the start-up window: the reseed fails with the
+ * pipeline's error (so pkcs11 refuses the key) although output read before
+ * the death is still buffered. */
+Test(drbg, reseed_fails_when_device_died_after_first_window)
+{
+    static const char *const specs[] = {"sim:seed=1,fault=stuck@70000",
+                                        "sim:seed=1,fault=dead@70000"};
+    struct qt_ent_opts fast = {.read_timeout_ms = 30};
+    struct qt_ent_failure f;
+    uint8_t buf[32];
+    qt_rc rc;
+
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(qt_ent_pipeline_new_ex(specs[i], &conf, &fast, &pipe_, &f), QT_OK);
+        cr_assert_eq(qt_drbg_new(pipe_, &conf, &drbg), QT_OK);
+        cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+        rc = qt_drbg_reseed(drbg);
+        cr_assert(rc == QT_E_HEALTH || rc == QT_E_TIMEOUT, "%s: reseed %s", specs[i],
+                  qt_rc_str(rc));
+        memset(buf, 0xA5, sizeof(buf));
+        cr_assert_neq(qt_drbg_generate(drbg, buf, sizeof(buf), 1, 0), QT_OK);
+        cr_assert(all_zero(buf, sizeof(buf)));
+        qt_drbg_free(drbg);
+        drbg = NULL;
+        qt_ent_pipeline_free(pipe_);
+        pipe_ = NULL;
+    }
 }
 
 Test(drbg, failure_at_instantiation_gives_no_drbg)

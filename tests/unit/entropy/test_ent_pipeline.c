@@ -560,5 +560,127 @@ Test(ent_pipeline, bad_spec_and_args)
     cr_assert_null(p);
     cr_assert_eq(qt_ent_pipeline_new(NULL, &c, &p), QT_E_ARG);
     cr_assert_eq(qt_ent_pipeline_get_entropy(NULL, b, 4), QT_E_ARG);
+    cr_assert_eq(qt_ent_pipeline_get_fresh(NULL, b, 4), QT_E_ARG);
+    cr_assert_eq(qt_ent_pipeline_refresh(NULL), QT_E_ARG);
     qt_ent_pipeline_free(NULL);
+}
+
+static uint64_t
+raw_samples(struct qt_ent_pipeline *p)
+{
+    struct qt_ent_stats st;
+
+    qt_ent_pipeline_stats(p, &st);
+    return st.raw_samples;
+}
+
+/* Fresh entropy: get_fresh and refresh read a new window from the device
+ * (raw samples grow by one window) and never serve the output buffered
+ * before; an ordinary request is served from the buffer. */
+Test(ent_pipeline, fresh_reads_a_new_window, .init = setup, .fini = teardown)
+{
+    struct qt_ent_pipeline *p = open_ok("sim:seed=1");
+    struct qt_ent_pipeline *q = open_ok("sim:seed=1");
+    struct qt_ent_params pa;
+    uint8_t a[32], b[32], c[32], d[32];
+    uint64_t w;
+
+    qt_ent_pipeline_params(p, &pa);
+    w = pa.window;
+    cr_assert_eq(raw_samples(p), w, "start-up read one window");
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, a, sizeof(a)), QT_OK);
+    cr_assert_eq(raw_samples(p), w, "ordinary request served from the buffered window");
+    cr_assert_eq(qt_ent_pipeline_get_fresh(p, b, sizeof(b)), QT_OK);
+    cr_assert_eq(raw_samples(p), 2 * w, "get_fresh read a new window");
+    cr_assert_eq(qt_ent_pipeline_refresh(p), QT_OK);
+    cr_assert_eq(raw_samples(p), 3 * w, "refresh read a new window");
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, c, sizeof(c)), QT_OK);
+    cr_assert_eq(raw_samples(p), 3 * w, "served from the refreshed window");
+
+    /* Same device sequence and extractor seed: q continues the first window
+     * where p discarded it. */
+    cr_assert_eq(qt_ent_pipeline_get_entropy(q, d, sizeof(d)), QT_OK);
+    cr_assert_eq(memcmp(a, d, sizeof(a)), 0, "same sequence");
+    cr_assert_eq(qt_ent_pipeline_get_entropy(q, d, sizeof(d)), QT_OK);
+    cr_assert_neq(memcmp(b, d, sizeof(b)), 0, "get_fresh did not serve the buffered output");
+    cr_assert_neq(memcmp(b, c, sizeof(b)), 0);
+    qt_ent_pipeline_free(q);
+    qt_ent_pipeline_free(p);
+}
+
+/* A device that died (stuck, or no samples at all) after the start-up
+ * window: ordinary requests are still served from that window, but a fresh
+ * request fails closed, writes nothing, and the pipeline stays in error. */
+Test(ent_pipeline, fresh_fails_on_device_dead_after_first_window, .init = setup,
+     .fini = teardown)
+{
+    static const char *const specs[] = {"sim:seed=1,fault=stuck@70000",
+                                        "sim:seed=1,fault=dead@70000"};
+    static const enum qt_ent_test want[] = {QT_ENT_TEST_RCT, QT_ENT_TEST_READ};
+
+    for (size_t i = 0; i < 2; i++) {
+        for (int use_refresh = 0; use_refresh < 2; use_refresh++) {
+            struct qt_ent_pipeline *p = open_ok(specs[i]);
+            struct qt_ent_failure f;
+            struct qt_ent_stats st;
+            uint8_t buf[32];
+            qt_rc rc;
+
+            cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+            memset(buf, 0xA5, sizeof(buf));
+            rc = use_refresh ? qt_ent_pipeline_refresh(p)
+                             : qt_ent_pipeline_get_fresh(p, buf, sizeof(buf));
+            cr_assert(rc == QT_E_HEALTH || rc == QT_E_TIMEOUT, "%s: %s", specs[i],
+                      qt_rc_str(rc));
+            for (size_t k = 0; !use_refresh && k < sizeof(buf); k++) {
+                cr_assert_eq(buf[k], 0, "failed get_fresh left output bytes");
+            }
+            qt_ent_pipeline_last_failure(p, &f);
+            cr_assert_eq(f.test, want[i], "%s: failed %s", specs[i], qt_ent_test_name(f.test));
+            cr_assert_geq(f.sample_index, 65536);
+            qt_ent_pipeline_stats(p, &st);
+            cr_assert_eq(st.state, 1);
+            /* the window read before the death is gone too */
+            cr_assert_neq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+            qt_ent_pipeline_free(p);
+        }
+    }
+}
+
+/* Released output has a maximum age: past it an ordinary request discards
+ * it and reads a new window, so a dead device is noticed without any
+ * prediction-resistance request. */
+Test(ent_pipeline, released_output_expires, .init = setup, .fini = teardown)
+{
+    static const struct qt_ent_opts young = {.read_timeout_ms = 30, .max_age_ms = 60};
+    struct qt_ent_pipeline *p = NULL;
+    struct qt_ent_failure f;
+    struct qt_ent_params pa;
+    uint8_t buf[32];
+
+    cr_assert_eq(qt_ent_pipeline_new_ex("sim:seed=1", &conf, &young, &p, &f), QT_OK);
+    qt_ent_pipeline_params(p, &pa);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+    cr_assert_eq(raw_samples(p), pa.window);
+    (void)usleep(150 * 1000);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+    cr_assert_eq(raw_samples(p), 2 * pa.window, "expired output replaced by a new window");
+    qt_ent_pipeline_free(p);
+
+    /* The default age is long enough for back-to-back requests. */
+    p = open_ok("sim:seed=1");
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+    (void)usleep(150 * 1000);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+    cr_assert_eq(raw_samples(p), pa.window);
+    qt_ent_pipeline_free(p);
+
+    p = NULL;
+    cr_assert_eq(qt_ent_pipeline_new_ex("sim:seed=1,fault=stuck@70000", &conf, &young, &p, &f),
+                 QT_OK);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
+    (void)usleep(150 * 1000);
+    cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_E_HEALTH,
+                 "the stuck device is noticed once the buffered output expired");
+    qt_ent_pipeline_free(p);
 }
