@@ -303,3 +303,61 @@ Test(keygen_env, device_error_means_no_key, .init = setup_dead_device)
     cr_assert_eq(memcmp(r, zero, sizeof(r)), 0, "nothing written on failure");
     cr_assert_eq(p11t_count(h, NULL, 0), 0, "no object was made");
 }
+
+/* The token made with a healthy device, then used with one that dies after
+ * the start-up window (C_Initialize reads that window; login and the first
+ * requests are served from it): key generation reseeds from a window read
+ * during the call, so it fails and stores nothing. */
+static void
+setup_late_death(const char *device)
+{
+    p11t_setup_token();
+    CK_OK(F->C_Finalize(NULL));
+    setenv("QTOKEN_DEVICE", device, 1);
+    CK_OK(F->C_Initialize(NULL));
+}
+
+static void
+setup_late_stuck(void)
+{
+    setup_late_death("sim:seed=1,fault=stuck@70000");
+}
+
+static void
+setup_late_dead(void)
+{
+    setup_late_death("sim:seed=1,fault=dead@70000");
+}
+
+static void
+keygen_refused_after_late_death(void)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_MECHANISM me = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_TOKEN, &yes, sizeof(yes)}};
+    CK_ATTRIBUTE tp[] = {{CKA_EC_PARAMS, (void *)P11T_P256, sizeof(P11T_P256)}};
+    CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    unsigned char r[16];
+    CK_ULONG before = p11t_count(h, NULL, 0);
+
+    /* The start-up window is still buffered: ordinary random is served. */
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
+    CK_RV_EQ(F->C_GenerateKey(h, &m, t, 2, &k), CKR_DEVICE_ERROR);
+    cr_assert_eq(k, CK_INVALID_HANDLE);
+    cr_assert_eq(p11t_count(h, NULL, 0), before, "no object was made");
+    CK_RV_EQ(F->C_GenerateKeyPair(h, &me, tp, 1, NULL, 0, &pub, &priv), CKR_DEVICE_ERROR);
+    cr_assert_eq(p11t_count(h, NULL, 0), before, "no object was made");
+}
+
+Test(keygen_env, device_stuck_after_startup_means_no_key, .init = setup_late_stuck)
+{
+    keygen_refused_after_late_death();
+}
+
+Test(keygen_env, device_dead_after_startup_means_no_key, .init = setup_late_dead)
+{
+    keygen_refused_after_late_death();
+}
