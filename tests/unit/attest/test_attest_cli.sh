@@ -4,7 +4,11 @@
 # 'qtoken attest' and 'qtoken ceremony' without the PKCS#11 module:
 #   test_attest_cli.sh QTOKEN ATT_MKLOG
 # the attestation key (created at first use from the sim QRNG, mode 0600,
-# fingerprint = SPKI SHA-256 as openssl computes it), its CA certificate,
+# fingerprint = SPKI SHA-256 as openssl computes it), its seal (encrypted
+# PKCS#8 that openssl opens with the passphrase FORMAT.md derives from
+# device.key; another device key is refused; an unencrypted key of an earlier
+# install loads and is re-sealed), its CA certificate, an organisation CA's
+# certificate for it (made with openssl, imported, then the issuer),
 # verify/show on logs built by att_mklog, exit codes (0 valid, 1 invalid,
 # 2 usage, 4 not found), and the ceremony's argument errors.
 # Ends with 'N passed, N failed'.
@@ -45,6 +49,43 @@ expect 0 "^700$" "the installation directory has mode 0700" \
     stat -c %a "$QTOKEN_STORE/installation"
 expect 0 "\"fingerprint\":\"$fp\"" "attest pubkey --json, same key the second time" \
     "$QTOKEN" attest pubkey --json
+
+# The seal (FORMAT.md 1): openssl alone opens it with hex(HKDF-SHA-256(device.key)).
+I=$QTOKEN_STORE/installation
+expect 0 "^-----BEGIN ENCRYPTED PRIVATE KEY-----$" "attest-key.pem is an encrypted PKCS#8 PEM" \
+    head -1 "$I/attest-key.pem"
+expect 0 "^600 32$" "device.key: 32 bytes, mode 0600" stat -c "%a %s" "$I/device.key"
+seal_pass() {
+    openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt "hexkey:$(xxd -p -c 64 "$1")" \
+        -kdfopt "info:qtoken attestation key v1" HKDF | tr -d ':\n' | tr A-F a-f
+}
+spass=$(seal_pass "$I/device.key")
+openssl pkey -pubin -in "$T/pub.pem" -out "$T/pub-only.pem"
+expect 0 "^same$" "openssl opens it with the documented passphrase: the same key" sh -c \
+    "openssl pkey -in '$I/attest-key.pem' -passin 'pass:$spass' -pubout | cmp - '$T/pub-only.pem' &&
+     echo same"
+expect 1 "bad decrypt|unable to load|Could not" "... and not with another passphrase" \
+    openssl pkey -in "$I/attest-key.pem" -passin "pass:$(echo "$spass" | tr 0-9a-f 1-9a-f0)" -noout
+cp -p "$I/device.key" "$T/device.key.saved"
+head -c 32 /dev/urandom >"$I/device.key.new" && chmod 600 "$I/device.key.new" &&
+    mv "$I/device.key.new" "$I/device.key"
+expect 1 "does not open with the passphrase of .*device.key" \
+    "attest pubkey: another device.key is refused with a clear error (exit 1)" \
+    "$QTOKEN" attest pubkey
+cp -p "$T/device.key.saved" "$I/device.key"
+expect 0 "# $fp" "... the right one back: the same key" "$QTOKEN" attest pubkey
+# An unencrypted key from an earlier install (no device key yet) still loads.
+mkdir -p -m 700 "$T/old/installation"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/old/installation/attest-key.pem"
+chmod 600 "$T/old/installation/attest-key.pem"
+oldfp=$(openssl pkey -in "$T/old/installation/attest-key.pem" -pubout -outform DER | sha256sum |
+    cut -c1-64)
+expect 0 "# $oldfp" "attest pubkey: an unencrypted key of an earlier install loads" \
+    env QTOKEN_STORE="$T/old" "$QTOKEN" attest pubkey
+expect 0 "^-----BEGIN ENCRYPTED PRIVATE KEY-----$" "... and is re-sealed in place" \
+    head -1 "$T/old/installation/attest-key.pem"
+expect 0 "^600 600 $" "... key and new device.key mode 0600" sh -c \
+    "stat -c %a '$T/old/installation/attest-key.pem' '$T/old/installation/device.key' | tr '\n' ' '"
 expect 0 "ES256" "--json is JSON" sh -c "'$QTOKEN' attest pubkey --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)[\"alg\"])'"
 expect 0 "CA:TRUE" "attest ca: a CA certificate" sh -c \
@@ -89,6 +130,39 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T
     -out "$T/o.pem" -subj /CN=other -days 1 2>/dev/null
 expect 1 "does not certify" "attest import-cert: a certificate for another key (exit 1)" \
     "$QTOKEN" attest import-cert "$T/o.pem"
+
+# An organisation's CA certifies the attestation key: imported, it becomes the
+# issuer of per-key certificates (what 'attest ca' prints and a ceremony
+# bundle carries as attestation-ca.pem), and openssl chains it to the org root.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/org.key" \
+    -out "$T/org.pem" -subj "/O=Example Org/CN=Example Org Root" -days 2 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
+    "keyUsage=critical,keyCertSign,cRLSign" "subjectKeyIdentifier=hash" \
+    "authorityKeyIdentifier=keyid" >"$T/att-ext.cnf"
+issue_att_cert() { # OUT SUBJECT EXTFILE: a certificate for the attestation key, from org
+    openssl x509 -new -force_pubkey "$T/pub-only.pem" -subj "$2" -CA "$T/org.pem" \
+        -CAkey "$T/org.key" -days 2 -extfile "$3" -out "$1" 2>"$T/x509.err" ||
+        ko "openssl x509 -new: $(cat "$T/x509.err")"
+}
+issue_att_cert "$T/att-org.pem" "/O=Example Org/CN=qtoken attestation key" "$T/att-ext.cnf"
+grep -v subjectKeyIdentifier "$T/att-ext.cnf" | sed 's/^authorityKeyIdentifier.*/subjectKeyIdentifier=none/' \
+    >"$T/noski-ext.cnf"
+issue_att_cert "$T/att-noski.pem" "/O=Example Org/CN=no key id" "$T/noski-ext.cnf"
+expect 1 "subjectKeyIdentifier" \
+    "attest import-cert: an org certificate without subjectKeyIdentifier is refused (exit 1)" \
+    "$QTOKEN" attest import-cert "$T/att-noski.pem"
+expect 0 "^imported " "attest import-cert: the org CA's certificate for the key (exit 0)" \
+    "$QTOKEN" attest import-cert "$T/att-org.pem"
+expect 0 "^same$" "... stored as attest-cert.pem" sh -c \
+    "cmp '$I/attest-cert.pem' '$T/att-org.pem' && echo same"
+expect 0 "^same$" "attest ca now prints the imported certificate" sh -c \
+    "'$QTOKEN' attest ca --out '$T/ca2.pem' && cmp '$T/ca2.pem' '$T/att-org.pem' && echo same"
+expect 0 ": OK" "... which openssl chains to the org root" \
+    openssl verify -CAfile "$T/org.pem" "$T/ca2.pem"
+expect 0 "^$fp" "... and which certifies the attestation key" sh -c \
+    "openssl x509 -in '$T/ca2.pem' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"
 expect 2 "unknown sub-command" "attest: unknown sub-command (exit 2)" "$QTOKEN" attest frob
 
 # The ceremony's argument errors need no module.
