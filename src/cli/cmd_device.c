@@ -209,7 +209,9 @@ cmd_info(int argc, char **argv)
 static int
 cmd_selftest(int argc, char **argv)
 {
+    static const struct qt_ent_opts deferred = {.defer_startup = 1};
     struct qt_ent_pipeline *p = NULL;
+    struct qt_ent_estimate_info ei;
     struct qt_ent_failure f;
     struct qt_ent_stats st;
     struct json_object *o;
@@ -226,11 +228,14 @@ cmd_selftest(int argc, char **argv)
     }
     memset(&f, 0, sizeof(f));
     memset(&st, 0, sizeof(st));
-    /* The start-up test runs inside _new_ex; its failure is reported in f. */
-    rc = qt_ent_pipeline_new_ex(conf.device_spec, &conf, NULL, &p, &f);
+    memset(&ei, 0, sizeof(ei));
+    /* The start-up test is deferred to the selftest (which runs one first),
+     * so the pipeline, and its figures, exist after a start-up failure too. */
+    rc = qt_ent_pipeline_new_ex(conf.device_spec, &conf, &deferred, &p, &f);
     if (rc == QT_OK) {
         rc = qt_ent_pipeline_selftest(p, a.samples, &f);
         qt_ent_pipeline_stats(p, &st);
+        qt_ent_pipeline_estimate(p, &ei);
     }
     ret = rc == QT_OK ? QT_EXIT_OK : qt_cli_exit_code(rc);
     if (rc == QT_E_CONFIG || rc == QT_E_ARG) {
@@ -251,8 +256,12 @@ cmd_selftest(int argc, char **argv)
             json_object_object_add(o, "detail", json_object_new_string(f.detail));
         }
         json_object_object_add(o, "raw_samples", json_object_new_int64((int64_t)st.raw_samples));
-        json_object_object_add(o, "h_declared", json_object_new_double(st.h_declared));
-        json_object_object_add(o, "h_estimate", json_object_new_double(st.h_estimate));
+        /* null: no device (h_declared) or no window judged yet (h_estimate) */
+        json_object_object_add(o, "h_declared",
+                               p != NULL ? json_object_new_double(st.h_declared) : NULL);
+        json_object_object_add(o, "h_estimate",
+                               ei.windows > 0 ? json_object_new_double(st.h_estimate) : NULL);
+        json_object_object_add(o, "windows", json_object_new_int64((int64_t)ei.windows));
         print_json(o);
         json_object_put(o);
     } else if (rc == QT_OK) {

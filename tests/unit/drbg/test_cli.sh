@@ -75,6 +75,21 @@ for f in stuck laser-off saturate drift repeat read-error dead; do
                  [[ "$2" =~ ^(rct|apt|block-repeat|estimate|read|startup|drift)$ ]] &&
                  [ "$3" -ge 5000 ]' _ "$rc" "$t" "${i:--1}"
 done
+# The figures of a failed start-up test are the real ones: the samples read
+# (past the onset), the device's declared H, no estimate (no window judged).
+out=$("$qtoken" device selftest --samples 1M --device 'sim:seed=3,fault=stuck@5000' --json \
+    2>/dev/null)
+check "selftest stuck@5000 --json: raw_samples >= 5004, h_declared > 6, h_estimate null" \
+    bash -c '[ "$(json raw_samples <<<"$1")" -ge 5004 ] &&
+             [ "$(json h_estimate <<<"$1")" = None ] &&
+             python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 6 else 1)" \
+                 "$(json h_declared <<<"$1")"' _ "$out"
+out=$("$qtoken" device selftest --samples 300K --device 'sim:seed=3,fault=stuck@200000' --json \
+    2>/dev/null)
+check "selftest stuck@200000 --json: raw_samples >= 200004, an estimate from the windows before" \
+    bash -c '[ "$(json raw_samples <<<"$1")" -ge 200004 ] && [ "$(json windows <<<"$1")" -ge 3 ] &&
+             python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 5 else 1)" \
+                 "$(json h_estimate <<<"$1")"' _ "$out"
 out=$("$qtoken" device selftest --device 'sim:fault=drift@5000' --json 2>/dev/null)
 check "selftest drift@5000: the drift monitor fires inside the start-up window" \
     bash -c '[ "$(json test <<<"$1")" = drift ] && [ "$(json sample_index <<<"$1")" -lt 65536 ]' \
