@@ -2,7 +2,11 @@
 /*
  * Token events for the attestation log: token initialisation, key
  * generation, import and destruction, PIN initialisation and changes, login
- * failures.  qt_event_record is called by the PKCS#11 layer inside the
+ * failures and PIN locks (qt_event_login_failure, the keystore's login hook,
+ * run in the transaction that re-verifies the failure counter), objects
+ * found tampered on disk (a keystore hook run once the read that refused
+ * the object has ended; one record per object per process).
+ * qt_event_record is called by the PKCS#11 layer inside the
  * keystore transaction that makes the change (so the record and the change
  * commit together or not at all) with the slot, the event, the mechanism
  * (CK_UNAVAILABLE_INFORMATION if none) and the attributes of the object
@@ -21,6 +25,7 @@
 
 #include "../attest/att.h"
 #include "../device/dev.h"
+#include "../src/common/log.h"
 #include "../src/drbg/drbg.h"
 #include "../src/entropy/ent.h"
 #include "p11.h"
@@ -141,6 +146,12 @@ describe_key(const struct qt_attrs *a, CK_MECHANISM_TYPE mech, struct qt_att_key
         kd->label = label;
     }
     kd->is_pair = cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY;
+    /* Readable without login: CKA_PRIVATE false, or absent on an object
+     * the keystore then stores as public (not a private or secret key). */
+    kd->private_ = tri(a, CKA_PRIVATE);
+    kd->is_public = kd->private_ == QT_ATT_FALSE ||
+                    (kd->private_ == QT_ATT_UNSET && cls != CKO_PRIVATE_KEY &&
+                     cls != CKO_SECRET_KEY);
     if ((x = qt_attrs_find(a, CKA_PUBLIC_KEY_INFO)) != NULL && x->len > 0 &&
         EVP_Digest(x->val, x->len, kd->spki_sha256, NULL, EVP_sha256(), NULL) == 1) {
         kd->has_spki = 1;
@@ -155,7 +166,6 @@ describe_key(const struct qt_attrs *a, CK_MECHANISM_TYPE mech, struct qt_att_key
     kd->never_extractable = tri(a, CKA_NEVER_EXTRACTABLE);
     kd->always_sensitive = tri(a, CKA_ALWAYS_SENSITIVE);
     kd->local = tri(a, CKA_LOCAL);
-    kd->private_ = tri(a, CKA_PRIVATE);
     kd->modifiable = tri(a, CKA_MODIFIABLE);
     kd->copyable = tri(a, CKA_COPYABLE);
     kd->destroyable = tri(a, CKA_DESTROYABLE);
@@ -224,32 +234,28 @@ att_type(enum qt_event ev, CK_MECHANISM_TYPE mech, const struct qt_attrs *obj)
         return QT_ATT_EV_LOGIN_FAILURE;
     case QT_EVENT_HEALTH_RECOVERY:
         return QT_ATT_EV_HEALTH_RECOVERY;
+    case QT_EVENT_PIN_LOCKED:
+        return QT_ATT_EV_PIN_LOCKED;
+    case QT_EVENT_OBJECT_TAMPER:
+        return QT_ATT_EV_OBJECT_TAMPER;
     case QT_EVENT_HEALTH_FAILURE:
     default:
         return QT_ATT_EV_HEALTH_FAILURE;
     }
 }
 
-qt_rc
-qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
-                const struct qt_attrs *obj)
+/* Signs e (token serial and label filled in) with the installation's
+ * attestation key and appends it to s's token log, chained to the tail. */
+static qt_rc
+append(struct qt_slot *s, struct qt_att_event *e)
 {
     struct qt_ks_token_info ti;
     struct qt_att_key *k = NULL;
-    struct qt_att_key_desc kd;
-    struct qt_att_entropy en;
-    struct qt_dev_info di;
-    struct qt_att_event e;
-    struct qt_ent_failure fail;
-    char label[129];
     char *prev = NULL, *jws = NULL;
     uint64_t seq = 0;
     OSSL_LIB_CTX *lc;
     qt_rc rc;
 
-    if (s == NULL || s->tok == NULL) {
-        return QT_E_ARG;
-    }
     /* The attestation key draws on the QRNG DRBG (created on first use); a
      * health-failure record is signed even when the DRBG is unusable. */
     lc = qt_mod->drbg != NULL ? qt_drbg_libctx(qt_mod->drbg) : NULL;
@@ -257,10 +263,34 @@ qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
         (rc = qt_att_key_open_conf(&qt_mod->conf, lc, 1, &k)) != QT_OK) {
         return rc;
     }
+    e->token_serial = ti.serial;
+    e->token_label = ti.label;
+    if ((rc = qt_ks_log_tail(s->tok, &seq, &prev)) == QT_OK &&
+        (rc = qt_att_record_build(k, prev, seq + 1, e, &jws)) == QT_OK) {
+        rc = qt_ks_log_append(s->tok, seq + 1, jws);
+    }
+    free(prev);
+    free(jws);
+    qt_att_key_free(k);
+    return rc;
+}
+
+qt_rc
+qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
+                const struct qt_attrs *obj)
+{
+    struct qt_att_key_desc kd;
+    struct qt_att_entropy en;
+    struct qt_dev_info di;
+    struct qt_att_event e;
+    struct qt_ent_failure fail;
+    char label[129];
+
+    if (s == NULL || s->tok == NULL) {
+        return QT_E_ARG;
+    }
     memset(&e, 0, sizeof(e));
     e.type = att_type(ev, mech, obj);
-    e.token_serial = ti.serial;
-    e.token_label = ti.label;
     evidence(&en, &di, ev == QT_EVENT_KEY_GENERATE);
     e.entropy = &en;
     if (obj != NULL && (ev == QT_EVENT_KEY_GENERATE || ev == QT_EVENT_KEY_DESTROY ||
@@ -280,15 +310,112 @@ qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
     }
     if (ev == QT_EVENT_PIN_INIT) {
         e.user = "user";
-    } else if (ev == QT_EVENT_PIN_CHANGE) {
+    } else if (ev == QT_EVENT_PIN_CHANGE || ev == QT_EVENT_LOGIN_FAILURE ||
+               ev == QT_EVENT_PIN_LOCKED) {
         e.user = s->login == CKU_SO ? "so" : "user";
     }
-    if ((rc = qt_ks_log_tail(s->tok, &seq, &prev)) == QT_OK &&
-        (rc = qt_att_record_build(k, prev, seq + 1, &e, &jws)) == QT_OK) {
-        rc = qt_ks_log_append(s->tok, seq + 1, jws);
+    return append(s, &e);
+}
+
+qt_rc
+qt_event_login_failure(void *slot, enum qt_ks_user who, unsigned failures, unsigned limit)
+{
+    struct qt_slot *s = slot;
+    struct qt_att_entropy en;
+    struct qt_dev_info di;
+    struct qt_att_event e;
+    qt_rc rc;
+
+    if (s == NULL || s->tok == NULL) {
+        return QT_E_ARG;
     }
-    free(prev);
-    free(jws);
-    qt_att_key_free(k);
-    return rc;
+    memset(&e, 0, sizeof(e));
+    evidence(&en, &di, 0);
+    e.entropy = &en;
+    e.user = who == QT_KS_SO ? "so" : "user";
+    e.pin_failures = failures;
+    e.pin_limit = limit;
+    e.type = QT_ATT_EV_LOGIN_FAILURE;
+    if ((rc = append(s, &e)) != QT_OK || failures < limit) {
+        return rc;
+    }
+    e.type = QT_ATT_EV_PIN_LOCKED;
+    return append(s, &e);
+}
+
+/* Objects already recorded as tampered in this process: (token serial,
+ * object id).  Used under the module lock (every keystore call is). */
+struct tamper_seen {
+    char serial[17];
+    uint64_t id;
+};
+static struct tamper_seen *seen;
+static size_t seen_n, seen_cap;
+
+static int
+tamper_seen(const char *serial, uint64_t id)
+{
+    for (size_t i = 0; i < seen_n; i++) {
+        if (seen[i].id == id && strcmp(seen[i].serial, serial) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+on_tamper(void *ctx, struct qt_ks_token *t, uint64_t id)
+{
+    struct qt_slot *s = ctx;
+    struct qt_ks_token_info ti;
+    struct qt_att_entropy en;
+    struct qt_dev_info di;
+    struct qt_att_event e;
+    struct tamper_seen *n;
+    qt_rc rc;
+
+    if (s == NULL || s->tok != t || qt_ks_token_info(t, &ti) != QT_OK ||
+        tamper_seen(ti.serial, id)) {
+        return;
+    }
+    if (seen_n == seen_cap) {
+        n = realloc(seen, (seen_cap ? 2 * seen_cap : 16) * sizeof(*seen));
+        if (n == NULL) {
+            qt_log(QT_LOG_ERROR, "pkcs11: object %llu tampered: no memory to record it",
+                   (unsigned long long)id);
+            return;
+        }
+        seen = n;
+        seen_cap = seen_cap ? 2 * seen_cap : 16;
+    }
+    memset(&e, 0, sizeof(e));
+    evidence(&en, &di, 0);
+    e.entropy = &en;
+    e.type = QT_ATT_EV_OBJECT_TAMPER;
+    e.object_id = id;
+    e.note = "object failed its MAC or seal: refused";
+    if ((rc = qt_ks_txn_begin(t)) == QT_OK) {
+        if ((rc = append(s, &e)) == QT_OK) {
+            rc = qt_ks_txn_commit(t);
+        } else {
+            qt_ks_txn_rollback(t);
+        }
+    }
+    if (rc != QT_OK) {
+        /* not marked seen: the next read of the object tries again */
+        qt_log(QT_LOG_ERROR, "pkcs11: object %llu tampered: recording it failed: %s",
+               (unsigned long long)id, qt_rc_str(rc));
+        return;
+    }
+    memcpy(seen[seen_n].serial, ti.serial, sizeof(seen[seen_n].serial));
+    seen[seen_n].id = id;
+    seen_n++;
+}
+
+void
+qt_event_watch_tamper(struct qt_slot *s)
+{
+    if (s != NULL && s->tok != NULL) {
+        qt_ks_token_set_tamper_hook(s->tok, on_tamper, s);
+    }
 }

@@ -42,6 +42,9 @@ open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out)
         goto out;
     }
     rv = qt_session_open_inlock(slot, flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION), out);
+    if (rv == CKR_OK) {
+        qt_event_watch_tamper(slot); /* objects are read only through sessions */
+    }
 out:
     qt_unlock();
     return rv;
@@ -223,7 +226,7 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
             rv = CKR_PIN_INCORRECT;
             goto out;
         }
-        rc = qt_ks_login(slot->tok, QT_KS_USER, pin, (size_t)len);
+        rc = qt_ks_login_cb(slot->tok, QT_KS_USER, pin, (size_t)len, qt_event_login_failure, slot);
         if ((rv = qt_rv(rc)) == CKR_OK) {
             qt_session_ops_lock(s);
             s->ops[QT_OP_SIGN].authed = s->ops[QT_OP_SIGN].auth_needed;
@@ -256,16 +259,14 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE who, CK_UTF8CHAR_PTR pin, CK_ULONG len)
         rv = CKR_PIN_INCORRECT; /* no PIN of this length exists */
         goto out;
     }
-    rc = qt_ks_login(slot->tok, who == CKU_SO ? QT_KS_SO : QT_KS_USER, pin, (size_t)len);
+    /* A wrong PIN: the keystore calls qt_event_login_failure inside the
+     * transaction that re-verifies the counter it committed before the
+     * check, so login-failure (and pin-locked at the limit) commit with
+     * it; if the record cannot be written that error is returned. */
+    rc = qt_ks_login_cb(slot->tok, who == CKU_SO ? QT_KS_SO : QT_KS_USER, pin, (size_t)len,
+                        qt_event_login_failure, slot);
     if (rc != QT_OK) {
         rv = rc == QT_E_STATE ? CKR_USER_PIN_NOT_INITIALIZED : qt_rv(rc);
-        if (rc == QT_E_PIN_INCORRECT && qt_ks_txn_begin(slot->tok) == QT_OK) {
-            if (qt_event_record(slot, QT_EVENT_LOGIN_FAILURE, CK_UNAVAILABLE_INFORMATION,
-                                NULL) != QT_OK ||
-                qt_ks_txn_commit(slot->tok) != QT_OK) {
-                qt_ks_txn_rollback(slot->tok);
-            }
-        }
         goto out;
     }
     slot->login = who;

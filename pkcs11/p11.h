@@ -345,6 +345,8 @@ enum qt_event {
     QT_EVENT_LOGIN_FAILURE,
     QT_EVENT_HEALTH_FAILURE,
     QT_EVENT_HEALTH_RECOVERY,
+    QT_EVENT_PIN_LOCKED,     /* qt_event_login_failure writes it */
+    QT_EVENT_OBJECT_TAMPER,  /* qt_event_watch_tamper's hook writes it */
 };
 
 /* ---- objects (object.c) ------------------------------------------------ */
@@ -406,6 +408,17 @@ CK_RV qt_object_writable_inlock(struct qt_session *s, struct qt_object *obj);
 uint64_t qt_keygen_bits_drawn(void);
 qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mech,
                       const struct qt_attrs *obj) QT_MUST_CHECK;
+/* A wrong PIN of who was counted (failures of limit): appends login-failure
+ * and, when failures reached limit, pin-locked, both naming the user.  The
+ * keystore's login hook (qt_ks_fail_fn, ctx = the slot): called inside the
+ * transaction that re-verifies the counter. */
+qt_rc qt_event_login_failure(void *slot, enum qt_ks_user who, unsigned failures,
+                             unsigned limit) QT_MUST_CHECK;
+/* Installs on s->tok the keystore tamper hook that appends an object-tamper
+ * record (once per object per process) when a read refuses or skips a
+ * damaged object.  Idempotent; call with the module lock held whenever the
+ * slot's token handle may be new (session open). */
+void qt_event_watch_tamper(struct qt_slot *s);
 
 /* ---- helpers (rv.c) ---------------------------------------------------- */
 

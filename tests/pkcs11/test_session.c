@@ -232,3 +232,286 @@ Test(session, found_private_handles_die_at_logout)
     cr_assert_eq(pubs, 1);
     cr_assert_eq(privs, 1);
 }
+
+/* ---- attestation records of login failures, locks and tampered objects ----
+ * The token's log is read as a verifier would: exported by the built
+ * `qtoken attest export` (found beside the module in the build tree), each
+ * record's JWS payload decoded. */
+
+#include <glob.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define LOG_MAX 64
+
+struct p11t_log {
+    size_t n;
+    char *payload[LOG_MAX];
+};
+
+static void
+qtoken_path(char *out, size_t cap)
+{
+    const char *m = QT_P11_MODULE, *cut = strstr(m, "/pkcs11/");
+
+    cr_assert_not_null(cut);
+    cr_assert_lt((size_t)(cut - m) + sizeof("/src/cli/qtoken"), cap);
+    snprintf(out, cap, "%.*s/src/cli/qtoken", (int)(cut - m), m);
+}
+
+/* base64url (no padding) -> NUL-terminated text */
+static char *
+b64url_text(const char *s, size_t n)
+{
+    size_t padded = (n + 3) / 4 * 4;
+    unsigned char *in = calloc(padded + 1, 1), *out = calloc(padded + 1, 1);
+    int len;
+
+    cr_assert(in != NULL && out != NULL);
+    for (size_t i = 0; i < padded; i++) {
+        in[i] = i < n ? (s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i]) : '=';
+    }
+    len = EVP_DecodeBlock(out, in, (int)padded);
+    cr_assert_geq(len, 0);
+    out[len - (int)(padded - n)] = '\0';
+    free(in);
+    return (char *)out;
+}
+
+static void
+read_log(const char *label, struct p11t_log *log)
+{
+    char cmd[512], qt[256];
+    static char line[65536];
+    FILE *p;
+
+    memset(log, 0, sizeof(*log));
+    qtoken_path(qt, sizeof(qt));
+    snprintf(cmd, sizeof(cmd), "'%s' attest export --token '%s'", qt, label);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    while (fgets(line, sizeof(line), p) != NULL) {
+        char *j = strstr(line, "\"jws\":\""), *d1, *d2;
+
+        cr_assert_not_null(j, "export line: %s", line);
+        j += 7;
+        d1 = strchr(j, '.');
+        cr_assert_not_null(d1);
+        d2 = strchr(d1 + 1, '.');
+        cr_assert_not_null(d2);
+        cr_assert_lt(log->n, LOG_MAX);
+        log->payload[log->n++] = b64url_text(d1 + 1, (size_t)(d2 - d1 - 1));
+    }
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+static void
+free_log(struct p11t_log *log)
+{
+    for (size_t i = 0; i < log->n; i++) {
+        free(log->payload[i]);
+    }
+    log->n = 0;
+}
+
+/* Records whose payload holds every one of the (NULL-terminated) strings. */
+static size_t
+count_with(const struct p11t_log *log, const char *a, const char *b, const char *c)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < log->n; i++) {
+        if (strstr(log->payload[i], a) != NULL && (b == NULL || strstr(log->payload[i], b)) &&
+            (c == NULL || strstr(log->payload[i], c))) {
+            k++;
+        }
+    }
+    return k;
+}
+
+Test(session, wrong_pins_are_attested_with_user_and_lock)
+{
+    CK_SESSION_HANDLE h = p11t_open(p11t_slot, 1);
+    struct p11t_log log;
+    CK_TOKEN_INFO ti;
+    size_t base;
+
+    read_log("test", &log);
+    base = log.n;
+    free_log(&log);
+    /* a user failure, then a success: one record naming the user */
+    CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
+    CK_OK(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6));
+    CK_OK(F->C_Logout(h));
+    read_log("test", &log);
+    cr_assert_eq(log.n, base + 1);
+    cr_assert_not_null(strstr(log.payload[base], "\"event\":\"login-failure\""),
+                       "%s", log.payload[base]);
+    cr_assert_not_null(strstr(log.payload[base], "\"user\":\"user\""), "%s", log.payload[base]);
+    cr_assert_not_null(strstr(log.payload[base], "\"pin_failures\":1,\"pin_limit\":10"),
+                       "%s", log.payload[base]);
+    free_log(&log);
+
+    /* the SO: ten wrong PINs, the tenth locks (pin-locked after its
+     * login-failure), the eleventh is refused unchecked and unrecorded */
+    for (int i = 1; i <= 10; i++) {
+        CK_RV_EQ(F->C_Login(h, CKU_SO, (CK_UTF8CHAR *)"00000000", 8), CKR_PIN_INCORRECT);
+    }
+    CK_RV_EQ(F->C_Login(h, CKU_SO, (CK_UTF8CHAR *)SO_PIN, 8), CKR_PIN_LOCKED);
+    CK_OK(F->C_GetTokenInfo(p11t_slot, &ti));
+    cr_assert(ti.flags & CKF_SO_PIN_LOCKED);
+    read_log("test", &log);
+    cr_assert_eq(log.n, base + 1 + 11, "10 login-failure + 1 pin-locked");
+    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"", NULL), 10);
+    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"",
+                            "\"pin_failures\":7,"),
+                 1);
+    cr_assert_not_null(strstr(log.payload[log.n - 2], "\"event\":\"login-failure\""));
+    cr_assert_not_null(strstr(log.payload[log.n - 2], "\"pin_failures\":10,"));
+    cr_assert_not_null(strstr(log.payload[log.n - 1], "\"event\":\"pin-locked\""),
+                       "%s", log.payload[log.n - 1]);
+    cr_assert_not_null(strstr(log.payload[log.n - 1], "\"user\":\"so\""));
+    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", NULL, NULL), 1);
+    free_log(&log);
+
+    /* the user too; CKU_CONTEXT_SPECIFIC is not reachable without a key
+     * needing it, so the plain login path locks it */
+    for (int i = 0; i < 9; i++) {
+        CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
+    }
+    read_log("test", &log);
+    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"", NULL), 0);
+    free_log(&log);
+    CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
+    CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6), CKR_PIN_LOCKED);
+    read_log("test", &log);
+    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"",
+                            "\"pin_failures\":10,"),
+                 1);
+    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"user\"", NULL), 11);
+    /* every record has a user now: none of the old user-less kind */
+    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", NULL, NULL), 21);
+    free_log(&log);
+}
+
+/* Flips CKA_EXTRACTABLE (false -> true) in the stored attribute list of the
+ * token's only object, with the sqlite3 shell as an attacker would. */
+static void
+flip_extractable_on_disk(unsigned long long *id_out)
+{
+    char pat[160], cmd[512];
+    static char row[65536], upd[70000];
+    glob_t g;
+    FILE *p;
+    char *h, *sep;
+    /* u64 type CKA_EXTRACTABLE (0x162), then u8 kind, u32 len 1, value 0 */
+    const char *type = "0000000000000162";
+
+    snprintf(pat, sizeof(pat), "%s/store/tok-*.db", p11t_dir);
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0);
+    cr_assert_eq(g.gl_pathc, 1);
+    snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'SELECT id || \"|\" || hex(attrs) FROM objects'",
+             g.gl_pathv[0]);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_not_null(fgets(row, sizeof(row), p));
+    cr_assert_null(fgets(upd, sizeof(upd), p), "one object expected");
+    cr_assert_eq(pclose(p), 0);
+    row[strcspn(row, "\n")] = '\0';
+    sep = strchr(row, '|');
+    cr_assert_not_null(sep);
+    *sep = '\0';
+    *id_out = strtoull(row, NULL, 10);
+    h = sep + 1;
+    for (char *q = strstr(h, type);; q = strstr(q + 1, type)) {
+        cr_assert_not_null(q, "CKA_EXTRACTABLE not found in %s", h);
+        /* type at an even offset, then kind (2 hex), len 00000001, value 00 */
+        if ((q - h) % 2 == 0 && strncmp(q + 18, "0000000100", 10) == 0) {
+            q[27] = '1';
+            break;
+        }
+    }
+    snprintf(upd, sizeof(upd), "sqlite3 '%s' \"UPDATE objects SET attrs = X'%s' WHERE id = %llu\"",
+             g.gl_pathv[0], h, *id_out);
+    cr_assert_eq(system(upd), 0);
+    globfree(&g);
+}
+
+Test(session, tampered_object_is_attested_once)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}};
+    CK_OBJECT_HANDLE found[4];
+    CK_ULONG n = 0;
+    unsigned long long id = 0;
+    char want[64];
+    struct p11t_log log;
+
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    /* a public (CKA_PRIVATE false) key: its policy attributes are stored
+     * in the clear under a MAC, as an attacker could edit them */
+    CK_ATTRIBUTE kt[] = {
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+    };
+    CK_OBJECT_HANDLE k;
+
+    CK_OK(F->C_GenerateKey(h, &m, kt, 4, &k));
+    cr_assert_eq(p11t_count(h, tmpl, 1), 1);
+    flip_extractable_on_disk(&id);
+    cr_assert_gt(id, 0);
+    /* the edited key is skipped by every search; one record names it */
+    for (int round = 0; round < 3; round++) {
+        CK_OK(F->C_FindObjectsInit(h, tmpl, 1));
+        CK_OK(F->C_FindObjects(h, found, 4, &n));
+        CK_OK(F->C_FindObjectsFinal(h));
+        cr_assert_eq(n, 0);
+    }
+    read_log("test", &log);
+    snprintf(want, sizeof(want), "\"object_id\":%llu", id);
+    cr_assert_eq(count_with(&log, "\"event\":\"object-tamper\"", want, NULL), 1);
+    cr_assert_eq(count_with(&log, "\"event\":\"object-tamper\"", NULL, NULL), 1);
+    free_log(&log);
+}
+
+Test(session, key_record_says_public_when_cka_private_is_false)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 16;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE pub[] = {
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_LABEL, "pub-aes", 7},
+    };
+    CK_ATTRIBUTE priv[] = {
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, "priv-aes", 8},
+    };
+    CK_OBJECT_HANDLE k1, k2, pk, sk;
+    struct p11t_log log;
+
+    CK_OK(F->C_GenerateKey(h, &m, pub, 4, &k1));
+    CK_OK(F->C_GenerateKey(h, &m, priv, 3, &k2));
+    p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 1, &pk, &sk);
+    read_log("test", &log);
+    cr_assert_eq(count_with(&log, "\"label\":\"pub-aes\"", "\"kind\":\"secret\"",
+                            "\"public\":true"),
+                 1);
+    cr_assert_eq(count_with(&log, "\"label\":\"priv-aes\"", "\"kind\":\"secret\"",
+                            "\"public\":false"),
+                 1);
+    cr_assert_eq(count_with(&log, "\"event\":\"keypair-generate\"", "\"kind\":\"pair\"",
+                            "\"public\":false"),
+                 1);
+    free_log(&log);
+}
