@@ -486,6 +486,39 @@ cmd_check(struct tok_ctx *c, const struct tok_opts *o)
     return ret;
 }
 
+struct rekey_att {
+    struct tok_ctx *c;
+    struct qt_ks_token *t;
+};
+
+/* qt_ks_rekey_cb's hook: the `rekey` record, appended inside the rotation's
+ * transaction (both commit or neither).  The master key was drawn already,
+ * so the QRNG pipeline and DRBG exist: the record carries their evidence and
+ * the key signs with the QRNG library context. */
+static qt_rc
+rekey_record(void *ctx, uint64_t generation)
+{
+    struct rekey_att *r = ctx;
+    struct qt_att_key *ak = NULL;
+    struct qt_att_entropy en;
+    struct qt_dev_info di;
+    char note[64];
+    struct qt_att_event ev = {.type = QT_ATT_EV_REKEY, .entropy = &en, .note = note};
+    qt_rc rc;
+
+    qt_attest_evidence(r->c->pipe, r->c->drbg, &di, &en);
+    (void)snprintf(note, sizeof(note), "master key generation %llu, every object re-sealed",
+                   (unsigned long long)generation);
+    if ((rc = qt_att_key_open_conf(&r->c->conf,
+                                   r->c->drbg != NULL ? qt_drbg_libctx(r->c->drbg) : NULL, 1,
+                                   &ak)) != QT_OK) {
+        return rc;
+    }
+    rc = qt_attest_token_event(r->t, ak, &ev, NULL);
+    qt_att_key_free(ak);
+    return rc;
+}
+
 static int
 cmd_rekey_backup(struct tok_ctx *c, const struct tok_opts *o, int backup)
 {
@@ -499,13 +532,20 @@ cmd_rekey_backup(struct tok_ctx *c, const struct tok_opts *o, int backup)
     if ((rc = open_label(c, o->label, &t)) != QT_OK || (rc = login(t, o)) != QT_OK) {
         goto out;
     }
-    rc = backup ? qt_ks_backup(t, o->out) : qt_ks_rekey(t);
+    if (backup) {
+        rc = qt_ks_backup(t, o->out);
+    } else {
+        struct rekey_att r = {.c = c, .t = t};
+
+        rc = qt_ks_rekey_cb(t, rekey_record, &r);
+    }
     if (rc != QT_OK) {
         (void)fprintf(stderr, "qtoken token %s: %s\n", backup ? "backup" : "rekey", qt_rc_str(rc));
     } else if (backup) {
         (void)printf("token '%s' backed up to %s (sealed; opens with a PIN)\n", o->label, o->out);
     } else {
-        (void)printf("token '%s': new master key, every object re-sealed\n", o->label);
+        (void)printf("token '%s': new master key, every object re-sealed (attested)\n",
+                     o->label);
     }
 out:
     qt_ks_token_close(t);

@@ -10,7 +10,8 @@
 # install loads and is re-sealed), its CA certificate, an organisation CA's
 # certificate for it (made with openssl, imported, then the issuer),
 # verify/show on logs built by att_mklog, exit codes (0 valid, 1 invalid,
-# 2 usage, 4 not found), and the ceremony's argument errors.
+# 2 usage, 4 not found), the ceremony's argument errors, and the `rekey` records
+# of 'qtoken token rekey' (user and SO) in a log that still verifies.
 # Ends with 'N passed, N failed'.
 set -u
 QTOKEN=$(readlink -f -- "${1:?usage: test_attest_cli.sh QTOKEN ATT_MKLOG}")
@@ -179,5 +180,35 @@ expect 2 "usage" "ceremony root-ca: missing options (exit 2)" \
     "$QTOKEN" ceremony root-ca --token t
 expect 1 "attestation.jsonl" "ceremony verify: not a bundle (exit 1)" \
     "$QTOKEN" ceremony verify "$T" --pubkey "$P"
+# 'qtoken token rekey' appends a `rekey` record in the rotation's transaction;
+# the log still verifies with the installation's key.
+printf '[token]\nargon2_memory_kib = 64\nargon2_passes = 1\nargon2_lanes = 1\n' >"$T/cheap.conf"
+payloads() { # the decoded payload of each exported record, one per line
+    sed -n 's/.*"jws":"[^.]*\.\([^.]*\)\..*/\1/p' "$1" | while read -r b; do
+        b=$(printf '%s' "$b" | tr '_-' '/+')
+        while [ $((${#b} % 4)) -ne 0 ]; do b="$b="; done
+        printf '%s' "$b" | base64 -d
+        echo
+    done
+}
+expect 0 "created|initiali" "token init (for rekey)" env QTOKEN_CONF="$T/cheap.conf" \
+    QTOKEN_SO_PIN=so-pin-1234 QTOKEN_PIN=user-1234 "$QTOKEN" token init --label rk
+expect 0 "new master key" "token rekey (user)" env QTOKEN_CONF="$T/cheap.conf" \
+    QTOKEN_PIN=user-1234 "$QTOKEN" token rekey --token rk
+expect 0 "new master key" "token rekey (SO)" env QTOKEN_CONF="$T/cheap.conf" \
+    QTOKEN_SO_PIN=so-pin-1234 QTOKEN_PIN=so-pin-1234 "$QTOKEN" token rekey --token rk --so
+expect 0 "" "attest export of the rekeyed token" env QTOKEN_CONF="$T/cheap.conf" \
+    "$QTOKEN" attest export --token rk --out "$T/rk.jsonl"
+payloads "$T/rk.jsonl" >"$T/rk.txt"
+expect 0 "^2$" "two rekey records" grep -c '"event":"rekey"' "$T/rk.txt"
+expect 0 "master key generation 2," "the first names generation 2" \
+    sh -c "grep '\"event\":\"rekey\"' '$T/rk.txt' | head -1"
+expect 0 "master key generation 3," "the second generation 3, and is the last record" \
+    tail -1 "$T/rk.txt"
+expect 0 "^valid: 4 records" "the log with its rekey records verifies" \
+    "$QTOKEN" attest verify "$T/rk.jsonl" --pubkey "$T/pub.pem"
+expect 0 "master_key_generation\":3," "the token is at generation 3" \
+    env QTOKEN_CONF="$T/cheap.conf" "$QTOKEN" token list --json
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
