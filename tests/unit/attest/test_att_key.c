@@ -272,16 +272,16 @@ static void
 expected_passphrase(const char *d, char pass[65])
 {
     char path[512];
-    unsigned char dk[32], okm[32];
+    unsigned char dk[33], okm[32]; /* dk: 32 bytes and slurp's NUL */
     size_t okm_len = sizeof(okm);
     EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 
     inst_path(path, sizeof(path), d, "device.key");
-    cr_assert_eq(slurp(path, (char *)dk, sizeof(dk) + 1), sizeof(dk) - 0);
+    cr_assert_eq(slurp(path, (char *)dk, sizeof(dk)), 32);
     cr_assert_not_null(pc);
     cr_assert_eq(EVP_PKEY_derive_init(pc), 1);
     cr_assert_eq(EVP_PKEY_CTX_set_hkdf_md(pc, EVP_sha256()), 1);
-    cr_assert_eq(EVP_PKEY_CTX_set1_hkdf_key(pc, dk, sizeof(dk)), 1);
+    cr_assert_eq(EVP_PKEY_CTX_set1_hkdf_key(pc, dk, 32), 1);
     cr_assert_eq(EVP_PKEY_CTX_add1_hkdf_info(pc, (const unsigned char *)"qtoken attestation key v1",
                                              25),
                  1);
