@@ -661,6 +661,7 @@ qt_ks_token_close(struct qt_ks_token *t)
     if (t == NULL) {
         return;
     }
+    t->after_tamper = NULL; /* no hook on a handle being closed */
     while (t->txn_depth > 0) {
         qt_ks_txn_rollback(t);
     }
