@@ -10,6 +10,7 @@
  * earlier install still loads and is re-sealed.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "att_test.h"
@@ -470,6 +472,65 @@ Test(att_seal, unencrypted_key_of_another_curve_is_format_error)
     slurp(kpath, text, sizeof(text));
     cr_assert_eq(strncmp(text, "-----BEGIN PRIVATE KEY-----\n", 28), 0);
     EVP_PKEY_free(old);
+    att_test_rmdir(d);
+}
+
+Test(att_seal, processes_racing_at_first_use_share_one_key_and_device_key)
+{
+    enum { N = 4 };
+    char d[] = "/tmp/qt-attk9-XXXXXX", fps[N][QT_ATT_HASH_HEX];
+    int fds[N][2];
+    pid_t pids[N];
+    struct qt_att_key *k = NULL;
+
+    cr_assert_not_null(mkdtemp(d));
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(pipe(fds[i]), 0);
+        pids[i] = fork();
+        cr_assert_geq(pids[i], 0);
+        if (pids[i] == 0) {
+            struct qt_att_key *ck = NULL;
+            int ok = qt_att_key_open(d, NULL, QT_ATT_KEY_P256, 1, &ck) == QT_OK &&
+                     write(fds[i][1], qt_att_key_fingerprint(ck), 64) == 64;
+            _exit(ok ? 0 : 1);
+        }
+        close(fds[i][1]);
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        cr_assert_eq(read(fds[i][0], fps[i], 64), 64);
+        fps[i][64] = '\0';
+        close(fds[i][0]);
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    /* Had two device keys or two key files won, some would differ or fail. */
+    cr_assert_eq(qt_att_key_open(d, NULL, QT_ATT_KEY_P256, 0, &k), QT_OK);
+    for (int i = 0; i < N; i++) {
+        cr_assert_str_eq(fps[i], qt_att_key_fingerprint(k));
+    }
+    qt_att_key_free(k);
+    /* No temporary file is left behind: the key and the device key only. */
+    {
+        DIR *dh = opendir(d);
+        struct dirent *e;
+        int files = 0;
+
+        cr_assert_not_null(dh);
+        while ((e = readdir(dh)) != NULL) {
+            if (e->d_name[0] != '.') {
+                cr_assert(strcmp(e->d_name, QT_ATT_KEY_FILE) == 0 ||
+                              strcmp(e->d_name, "device.key") == 0,
+                          "unexpected %s", e->d_name);
+                files++;
+            } else {
+                cr_assert(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0,
+                          "left over: %s", e->d_name);
+            }
+        }
+        closedir(dh);
+        cr_assert_eq(files, 2);
+    }
     att_test_rmdir(d);
 }
 

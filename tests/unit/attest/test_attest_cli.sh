@@ -77,7 +77,8 @@ cp -p "$T/device.key.saved" "$I/device.key"
 expect 0 "# $fp" "... the right one back: the same key" "$QTOKEN" attest pubkey
 # An unencrypted key from an earlier install (no device key yet) still loads.
 mkdir -p -m 700 "$T/old/installation"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/old/installation/attest-key.pem"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$T/old/installation/attest-key.pem"
 chmod 600 "$T/old/installation/attest-key.pem"
 oldfp=$(openssl pkey -in "$T/old/installation/attest-key.pem" -pubout -outform DER | sha256sum |
     cut -c1-64)
@@ -148,8 +149,8 @@ issue_att_cert() { # OUT SUBJECT EXTFILE: a certificate for the attestation key,
         ko "openssl x509 -new: $(cat "$T/x509.err")"
 }
 issue_att_cert "$T/att-org.pem" "/O=Example Org/CN=qtoken attestation key" "$T/att-ext.cnf"
-grep -v subjectKeyIdentifier "$T/att-ext.cnf" | sed 's/^authorityKeyIdentifier.*/subjectKeyIdentifier=none/' \
-    >"$T/noski-ext.cnf"
+grep -v subjectKeyIdentifier "$T/att-ext.cnf" |
+    sed 's/^authorityKeyIdentifier.*/subjectKeyIdentifier=none/' >"$T/noski-ext.cnf"
 issue_att_cert "$T/att-noski.pem" "/O=Example Org/CN=no key id" "$T/noski-ext.cnf"
 expect 1 "subjectKeyIdentifier" \
     "attest import-cert: an org certificate without subjectKeyIdentifier is refused (exit 1)" \
