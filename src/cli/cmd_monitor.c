@@ -55,7 +55,8 @@ usage(FILE *f)
                   "  --listen ADDR:PORT  the one address to bind (default " DEFAULT_LISTEN ");\n"
                   "                      numeric IPv4, or [IPv6]:PORT; port 0 picks a free one\n"
                   "  --once              exit after one /metrics response was sent\n\n"
-                  "The bound address is printed on stdout: listening on http://ADDR:PORT/metrics\n");
+                  "The bound address is printed on stdout:\n"
+                  "  listening on http://ADDR:PORT/metrics\n");
 }
 
 /* ---- the exposition text --------------------------------------------------- */
