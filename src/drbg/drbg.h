@@ -29,16 +29,20 @@ qt_rc qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf,
 /* The private library context: use it for every EVP call of the token. */
 OSSL_LIB_CTX *qt_drbg_libctx(struct qt_drbg *d);
 
-/* n random bytes.  prediction_resistance: reseed from the QRNG first (key
- * generation).  In full-entropy mode (conf full_entropy, or force_full) every
- * output block is preceded by a reseed carrying >= its length + 64 bits of
- * assessed entropy (SP 800-90C RBG3(RS) style).  QT_E_HEALTH when the
+/* n random bytes.  prediction_resistance: reseed from the QRNG first, from a
+ * window the pipeline reads from the device during the call
+ * (qt_ent_pipeline_get_fresh).  In full-entropy mode (conf full_entropy, or
+ * force_full) every output block is preceded by a reseed carrying >= its
+ * length + 64 bits of assessed entropy (SP 800-90C RBG3(RS) style), drawn
+ * from released output not older than QT_ENT_MAX_AGE_MS, each bit once.  QT_E_HEALTH when the
  * source is in error: nothing is written. */
 qt_rc qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resistance,
                        int force_full) QT_MUST_CHECK;
 
 /* Reseeds the whole chain from the QRNG now (prediction resistance for the
- * next keygen done through OpenSSL in this libctx). */
+ * next keygen done through OpenSSL in this libctx): the seed comes from a
+ * window read from the device during this call, so a device that died since
+ * the last window makes it fail (QT_E_HEALTH or the device error). */
 qt_rc qt_drbg_reseed(struct qt_drbg *d) QT_MUST_CHECK;
 
 /* Mixes caller bytes in as additional input, credited zero (C_SeedRandom). */
