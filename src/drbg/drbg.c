@@ -40,6 +40,12 @@
  * DRBGs of every thread notice the primary's new reseed counter and reseed
  * before their next output.
  *
+ * Periodic reseed.  OpenSSL reseeds the primary rarely (after 2^8 child
+ * reseeds or an hour); qt_drbg_generate reseeds it (fresh window) when the
+ * last reseed is older than QT_DRBG_RESEED_MS (10 s), so output keeps being
+ * backed by a device that answered recently and a dead device makes even
+ * ordinary requests fail within that time.
+ *
  * Full-entropy mode (conf full_entropy, or force_full), after SP 800-90C
  * RBG3(RS): a separate CTR-DRBG (AES-256, strength 256) whose parent is its
  * own QRNG-SEED ctx.  The output is produced in blocks of at most
@@ -110,6 +116,7 @@ struct qt_drbg {
     EVP_RAND_CTX *full_seed;      /* QRNG-SEED ctx of the full-entropy chain */
     EVP_RAND_CTX *full_drbg;      /* CTR-DRBG on top of full_seed */
     atomic_int pid;               /* process that last generated */
+    atomic_int_fast64_t seeded_ms; /* monotonic time of the last primary reseed */
     atomic_uint_fast64_t addin_counter;
     atomic_uint_fast64_t full_blocks;
     atomic_uint_fast64_t full_seed_bytes;
@@ -221,6 +228,15 @@ seed_failures(struct qt_drbg *d)
     return c.failures;
 }
 
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reseeds the primary with prediction resistance (fresh QRNG entropy). */
 static qt_rc
 reseed_primary(struct qt_drbg *d)
@@ -242,7 +258,21 @@ reseed_primary(struct qt_drbg *d)
         log_ossl(QT_LOG_INFO, "reseed");
         return failure_rc(d, before);
     }
+    atomic_store(&d->seeded_ms, now_ms());
     return QT_OK;
+}
+
+/* Periodic reseed: a primary not reseeded for QT_DRBG_RESEED_MS is reseeded
+ * (from a fresh window) before the next output, so a device that died is
+ * noticed within that time by ordinary requests too, however few seeds
+ * OpenSSL's own reseed intervals would ask for. */
+static qt_rc
+check_age(struct qt_drbg *d)
+{
+    if (now_ms() - atomic_load(&d->seeded_ms) <= QT_DRBG_RESEED_MS) {
+        return QT_OK;
+    }
+    return reseed_primary(d);
 }
 
 /* Refuses output while the pipeline is in error, after giving it one chance
@@ -449,6 +479,7 @@ qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf, struct qt_drb
     d->mix_os = conf->mix_os_entropy;
     d->full_entropy = conf->full_entropy;
     atomic_init(&d->pid, (int)getpid());
+    atomic_init(&d->seeded_ms, now_ms());
     atomic_init(&d->addin_counter, 0);
     atomic_init(&d->full_blocks, 0);
     atomic_init(&d->full_seed_bytes, 0);
@@ -531,7 +562,7 @@ qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resis
     if ((rc = check_fork(d)) != QT_OK) {
         goto out;
     }
-    if ((rc = check_source(d)) != QT_OK) {
+    if ((rc = check_source(d)) != QT_OK || (rc = check_age(d)) != QT_OK) {
         goto out;
     }
     if (force_full || d->full_entropy) {

@@ -39,6 +39,11 @@ OSSL_LIB_CTX *qt_drbg_libctx(struct qt_drbg *d);
 qt_rc qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resistance,
                        int force_full) QT_MUST_CHECK;
 
+/* qt_drbg_generate reseeds the primary from a fresh window first when its
+ * last reseed is older than this (ms): a dead device fails ordinary
+ * requests too within this time. */
+#define QT_DRBG_RESEED_MS 10000
+
 /* Reseeds the whole chain from the QRNG now (prediction resistance for the
  * next keygen done through OpenSSL in this libctx): the seed comes from a
  * window read from the device during this call, so a device that died since

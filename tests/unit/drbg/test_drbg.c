@@ -240,6 +240,36 @@ Test(drbg, reseed_fails_when_device_died_after_first_window)
     }
 }
 
+/* Ordinary requests: once the primary's last reseed is older than
+ * QT_DRBG_RESEED_MS it is reseeded from a fresh window, so a device dead
+ * since start-up fails them too (one wait of ~10 s for both devices). */
+Test(drbg, periodic_reseed_notices_a_dead_device, .timeout = 60)
+{
+    struct qt_ent_pipeline *p2 = NULL;
+    struct qt_drbg *d2 = NULL;
+    struct qt_ent_params pa;
+    uint8_t buf[64];
+    uint64_t r0;
+
+    open_both("sim:seed=1");
+    cr_assert_eq(qt_ent_pipeline_new("sim:seed=1,fault=stuck@70000", &conf, &p2), QT_OK);
+    cr_assert_eq(qt_drbg_new(p2, &conf, &d2), QT_OK);
+    qt_ent_pipeline_params(pipe_, &pa);
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+    cr_assert_eq(qt_drbg_generate(d2, buf, sizeof(buf), 0, 0), QT_OK);
+    r0 = raw_samples();
+    (void)usleep((QT_DRBG_RESEED_MS + 300) * 1000);
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+    cr_assert_eq(raw_samples(), r0 + pa.window, "the periodic reseed read a fresh window");
+    cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
+    cr_assert_eq(raw_samples(), r0 + pa.window, "and only once per period");
+    memset(buf, 0xA5, sizeof(buf));
+    cr_assert_eq(qt_drbg_generate(d2, buf, sizeof(buf), 0, 0), QT_E_HEALTH);
+    cr_assert(all_zero(buf, sizeof(buf)));
+    qt_drbg_free(d2);
+    qt_ent_pipeline_free(p2);
+}
+
 Test(drbg, failure_at_instantiation_gives_no_drbg)
 {
     struct qt_ent_opts opts = {.defer_startup = 1};
