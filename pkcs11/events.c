@@ -254,13 +254,17 @@ append(struct qt_slot *s, struct qt_att_event *e)
     char *prev = NULL, *jws = NULL;
     uint64_t seq = 0;
     OSSL_LIB_CTX *lc;
+    int health;
     qt_rc rc;
 
-    /* The attestation key draws on the QRNG DRBG (created on first use); a
-     * health-failure record is signed even when the DRBG is unusable. */
-    lc = qt_mod->drbg != NULL ? qt_drbg_libctx(qt_mod->drbg) : NULL;
+    /* The attestation key draws on the QRNG DRBG (created on first use).  A
+     * health-failure record must be signed while that DRBG refuses to serve:
+     * it is signed in OpenSSL's default context (the ECDSA nonce comes from
+     * the OS; no key is made there: the key must already exist). */
+    health = e->type == QT_ATT_EV_HEALTH_FAILURE;
+    lc = qt_mod->drbg != NULL && !health ? qt_drbg_libctx(qt_mod->drbg) : NULL;
     if ((rc = qt_ks_token_info(s->tok, &ti)) != QT_OK ||
-        (rc = qt_att_key_open_conf(&qt_mod->conf, lc, 1, &k)) != QT_OK) {
+        (rc = qt_att_key_open_conf(&qt_mod->conf, lc, !health, &k)) != QT_OK) {
         return rc;
     }
     e->token_serial = ti.serial;

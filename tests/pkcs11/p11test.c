@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers of the PKCS#11 API suite (see p11test.h). */
 #define _XOPEN_SOURCE 700
+#include <openssl/evp.h>
 #include "p11test.h"
 #include <dlfcn.h>
 #include <ftw.h>
@@ -251,4 +252,88 @@ p11t_rsa(CK_SESSION_HANDLE h, CK_ULONG bits, int token, CK_OBJECT_HANDLE *pub,
     };
 
     CK_OK(F->C_GenerateKeyPair(h, &m, pt, 2, st, 1, pub, priv));
+}
+
+/* ---- the token's attestation log, read as a verifier would: exported by
+ * the built `qtoken attest export` (beside the module in the build tree),
+ * each record's JWS payload decoded. */
+
+static void
+qtoken_path(char *out, size_t cap)
+{
+    const char *m = QT_P11_MODULE, *cut = strstr(m, "/pkcs11/");
+
+    cr_assert_not_null(cut);
+    cr_assert_lt((size_t)(cut - m) + sizeof("/src/cli/qtoken"), cap);
+    snprintf(out, cap, "%.*s/src/cli/qtoken", (int)(cut - m), m);
+}
+
+/* base64url (no padding) -> NUL-terminated text */
+static char *
+b64url_text(const char *s, size_t n)
+{
+    size_t padded = (n + 3) / 4 * 4;
+    unsigned char *in = calloc(padded + 1, 1), *out = calloc(padded + 1, 1);
+    int len;
+
+    cr_assert(in != NULL && out != NULL);
+    for (size_t i = 0; i < padded; i++) {
+        in[i] = i < n ? (s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i]) : '=';
+    }
+    len = EVP_DecodeBlock(out, in, (int)padded);
+    cr_assert_geq(len, 0);
+    out[len - (int)(padded - n)] = '\0';
+    free(in);
+    return (char *)out;
+}
+
+void
+p11t_read_log(const char *label, struct p11t_log *log)
+{
+    char cmd[512], qt[256];
+    static char line[65536];
+    FILE *p;
+
+    memset(log, 0, sizeof(*log));
+    qtoken_path(qt, sizeof(qt));
+    snprintf(cmd, sizeof(cmd), "'%s' attest export --token '%s'", qt, label);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    while (fgets(line, sizeof(line), p) != NULL) {
+        char *j = strstr(line, "\"jws\":\""), *d1, *d2;
+
+        cr_assert_not_null(j, "export line: %s", line);
+        j += 7;
+        d1 = strchr(j, '.');
+        cr_assert_not_null(d1);
+        d2 = strchr(d1 + 1, '.');
+        cr_assert_not_null(d2);
+        cr_assert_lt(log->n, P11T_LOG_MAX);
+        log->payload[log->n++] = b64url_text(d1 + 1, (size_t)(d2 - d1 - 1));
+    }
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+void
+p11t_free_log(struct p11t_log *log)
+{
+    for (size_t i = 0; i < log->n; i++) {
+        free(log->payload[i]);
+    }
+    log->n = 0;
+}
+
+/* Records whose payload holds every one of the (NULL-terminated) strings. */
+size_t
+p11t_count_with(const struct p11t_log *log, const char *a, const char *b, const char *c)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < log->n; i++) {
+        if (strstr(log->payload[i], a) != NULL && (b == NULL || strstr(log->payload[i], b)) &&
+            (c == NULL || strstr(log->payload[i], c))) {
+            k++;
+        }
+    }
+    return k;
 }

@@ -69,4 +69,16 @@ extern const unsigned char P11T_P256[10], P11T_P384[7], P11T_P521[7], P11T_K256[
                      (unsigned long)(want));                                                       \
     } while (0)
 
+
+/* The attestation log of token `label` (decoded JWS payloads, in order). */
+#define P11T_LOG_MAX 64
+struct p11t_log {
+    size_t n;
+    char *payload[P11T_LOG_MAX];
+};
+void p11t_read_log(const char *label, struct p11t_log *log);
+void p11t_free_log(struct p11t_log *log);
+/* Records whose payload holds a and (unless NULL) b and c. */
+size_t p11t_count_with(const struct p11t_log *log, const char *a, const char *b, const char *c);
+
 #endif

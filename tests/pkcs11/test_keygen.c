@@ -342,6 +342,7 @@ keygen_refused_after_late_death(void)
     CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
     unsigned char r[16];
     CK_ULONG before = p11t_count(h, NULL, 0);
+    struct p11t_log log;
 
     /* The start-up window is still buffered: ordinary random is served. */
     CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
@@ -350,6 +351,12 @@ keygen_refused_after_late_death(void)
     cr_assert_eq(p11t_count(h, NULL, 0), before, "no object was made");
     CK_RV_EQ(F->C_GenerateKeyPair(h, &me, tp, 1, NULL, 0, &pub, &priv), CKR_DEVICE_ERROR);
     cr_assert_eq(p11t_count(h, NULL, 0), before, "no object was made");
+    /* The failure is attested (signed although the QRNG DRBG refuses), and
+     * no key generation is. */
+    p11t_read_log("test", &log);
+    cr_assert_geq(p11t_count_with(&log, "\"event\":\"health-failure\"", NULL, NULL), 1);
+    cr_assert_eq(p11t_count_with(&log, "generate\"", NULL, NULL), 0);
+    p11t_free_log(&log);
 }
 
 Test(keygen_env, device_stuck_after_startup_means_no_key, .init = setup_late_stuck)

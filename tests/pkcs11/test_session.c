@@ -239,96 +239,8 @@ Test(session, found_private_handles_die_at_logout)
  * record's JWS payload decoded. */
 
 #include <glob.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define LOG_MAX 64
-
-struct p11t_log {
-    size_t n;
-    char *payload[LOG_MAX];
-};
-
-static void
-qtoken_path(char *out, size_t cap)
-{
-    const char *m = QT_P11_MODULE, *cut = strstr(m, "/pkcs11/");
-
-    cr_assert_not_null(cut);
-    cr_assert_lt((size_t)(cut - m) + sizeof("/src/cli/qtoken"), cap);
-    snprintf(out, cap, "%.*s/src/cli/qtoken", (int)(cut - m), m);
-}
-
-/* base64url (no padding) -> NUL-terminated text */
-static char *
-b64url_text(const char *s, size_t n)
-{
-    size_t padded = (n + 3) / 4 * 4;
-    unsigned char *in = calloc(padded + 1, 1), *out = calloc(padded + 1, 1);
-    int len;
-
-    cr_assert(in != NULL && out != NULL);
-    for (size_t i = 0; i < padded; i++) {
-        in[i] = i < n ? (s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i]) : '=';
-    }
-    len = EVP_DecodeBlock(out, in, (int)padded);
-    cr_assert_geq(len, 0);
-    out[len - (int)(padded - n)] = '\0';
-    free(in);
-    return (char *)out;
-}
-
-static void
-read_log(const char *label, struct p11t_log *log)
-{
-    char cmd[512], qt[256];
-    static char line[65536];
-    FILE *p;
-
-    memset(log, 0, sizeof(*log));
-    qtoken_path(qt, sizeof(qt));
-    snprintf(cmd, sizeof(cmd), "'%s' attest export --token '%s'", qt, label);
-    p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    while (fgets(line, sizeof(line), p) != NULL) {
-        char *j = strstr(line, "\"jws\":\""), *d1, *d2;
-
-        cr_assert_not_null(j, "export line: %s", line);
-        j += 7;
-        d1 = strchr(j, '.');
-        cr_assert_not_null(d1);
-        d2 = strchr(d1 + 1, '.');
-        cr_assert_not_null(d2);
-        cr_assert_lt(log->n, LOG_MAX);
-        log->payload[log->n++] = b64url_text(d1 + 1, (size_t)(d2 - d1 - 1));
-    }
-    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
-}
-
-static void
-free_log(struct p11t_log *log)
-{
-    for (size_t i = 0; i < log->n; i++) {
-        free(log->payload[i]);
-    }
-    log->n = 0;
-}
-
-/* Records whose payload holds every one of the (NULL-terminated) strings. */
-static size_t
-count_with(const struct p11t_log *log, const char *a, const char *b, const char *c)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < log->n; i++) {
-        if (strstr(log->payload[i], a) != NULL && (b == NULL || strstr(log->payload[i], b)) &&
-            (c == NULL || strstr(log->payload[i], c))) {
-            k++;
-        }
-    }
-    return k;
-}
 
 Test(session, wrong_pins_are_attested_with_user_and_lock)
 {
@@ -337,21 +249,21 @@ Test(session, wrong_pins_are_attested_with_user_and_lock)
     CK_TOKEN_INFO ti;
     size_t base;
 
-    read_log("test", &log);
+    p11t_read_log("test", &log);
     base = log.n;
-    free_log(&log);
+    p11t_free_log(&log);
     /* a user failure, then a success: one record naming the user */
     CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
     CK_OK(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6));
     CK_OK(F->C_Logout(h));
-    read_log("test", &log);
+    p11t_read_log("test", &log);
     cr_assert_eq(log.n, base + 1);
     cr_assert_not_null(strstr(log.payload[base], "\"event\":\"login-failure\""),
                        "%s", log.payload[base]);
     cr_assert_not_null(strstr(log.payload[base], "\"user\":\"user\""), "%s", log.payload[base]);
     cr_assert_not_null(strstr(log.payload[base], "\"pin_failures\":1,\"pin_limit\":10"),
                        "%s", log.payload[base]);
-    free_log(&log);
+    p11t_free_log(&log);
 
     /* the SO: ten wrong PINs, the tenth locks (pin-locked after its
      * login-failure), the eleventh is refused unchecked and unrecorded */
@@ -361,10 +273,10 @@ Test(session, wrong_pins_are_attested_with_user_and_lock)
     CK_RV_EQ(F->C_Login(h, CKU_SO, (CK_UTF8CHAR *)SO_PIN, 8), CKR_PIN_LOCKED);
     CK_OK(F->C_GetTokenInfo(p11t_slot, &ti));
     cr_assert(ti.flags & CKF_SO_PIN_LOCKED);
-    read_log("test", &log);
+    p11t_read_log("test", &log);
     cr_assert_eq(log.n, base + 1 + 11, "10 login-failure + 1 pin-locked");
-    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"", NULL), 10);
-    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"",
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"", NULL), 10);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"so\"",
                             "\"pin_failures\":7,"),
                  1);
     cr_assert_not_null(strstr(log.payload[log.n - 2], "\"event\":\"login-failure\""));
@@ -372,27 +284,27 @@ Test(session, wrong_pins_are_attested_with_user_and_lock)
     cr_assert_not_null(strstr(log.payload[log.n - 1], "\"event\":\"pin-locked\""),
                        "%s", log.payload[log.n - 1]);
     cr_assert_not_null(strstr(log.payload[log.n - 1], "\"user\":\"so\""));
-    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", NULL, NULL), 1);
-    free_log(&log);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"pin-locked\"", NULL, NULL), 1);
+    p11t_free_log(&log);
 
     /* the user too; CKU_CONTEXT_SPECIFIC is not reachable without a key
      * needing it, so the plain login path locks it */
     for (int i = 0; i < 9; i++) {
         CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
     }
-    read_log("test", &log);
-    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"", NULL), 0);
-    free_log(&log);
+    p11t_read_log("test", &log);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"", NULL), 0);
+    p11t_free_log(&log);
     CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"999999", 6), CKR_PIN_INCORRECT);
     CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6), CKR_PIN_LOCKED);
-    read_log("test", &log);
-    cr_assert_eq(count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"",
+    p11t_read_log("test", &log);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"",
                             "\"pin_failures\":10,"),
                  1);
-    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"user\"", NULL), 11);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"user\"", NULL), 11);
     /* every record has a user now: none of the old user-less kind */
-    cr_assert_eq(count_with(&log, "\"event\":\"login-failure\"", NULL, NULL), 21);
-    free_log(&log);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", NULL, NULL), 21);
+    p11t_free_log(&log);
 }
 
 /* Flips CKA_EXTRACTABLE (false -> true) in the stored attribute list of the
@@ -473,11 +385,11 @@ Test(session, tampered_object_is_attested_once)
         CK_OK(F->C_FindObjectsFinal(h));
         cr_assert_eq(n, 0);
     }
-    read_log("test", &log);
+    p11t_read_log("test", &log);
     snprintf(want, sizeof(want), "\"object_id\":%llu", id);
-    cr_assert_eq(count_with(&log, "\"event\":\"object-tamper\"", want, NULL), 1);
-    cr_assert_eq(count_with(&log, "\"event\":\"object-tamper\"", NULL, NULL), 1);
-    free_log(&log);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"object-tamper\"", want, NULL), 1);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"object-tamper\"", NULL, NULL), 1);
+    p11t_free_log(&log);
 }
 
 Test(session, key_record_says_public_when_cka_private_is_false)
@@ -503,15 +415,15 @@ Test(session, key_record_says_public_when_cka_private_is_false)
     CK_OK(F->C_GenerateKey(h, &m, pub, 4, &k1));
     CK_OK(F->C_GenerateKey(h, &m, priv, 3, &k2));
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 1, &pk, &sk);
-    read_log("test", &log);
-    cr_assert_eq(count_with(&log, "\"label\":\"pub-aes\"", "\"kind\":\"secret\"",
+    p11t_read_log("test", &log);
+    cr_assert_eq(p11t_count_with(&log, "\"label\":\"pub-aes\"", "\"kind\":\"secret\"",
                             "\"public\":true"),
                  1);
-    cr_assert_eq(count_with(&log, "\"label\":\"priv-aes\"", "\"kind\":\"secret\"",
+    cr_assert_eq(p11t_count_with(&log, "\"label\":\"priv-aes\"", "\"kind\":\"secret\"",
                             "\"public\":false"),
                  1);
-    cr_assert_eq(count_with(&log, "\"event\":\"keypair-generate\"", "\"kind\":\"pair\"",
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"keypair-generate\"", "\"kind\":\"pair\"",
                             "\"public\":false"),
                  1);
-    free_log(&log);
+    p11t_free_log(&log);
 }
