@@ -33,6 +33,7 @@
 
 #include "../src/common/buf.h"
 #include "../src/common/check.h"
+#include "../src/common/devkey.h"
 #include "../src/common/log.h"
 #include "../src/common/mem.h"
 #include "att.h"
@@ -135,11 +136,8 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
  * The seal: a passphrase derived from the installation's device key
  */
 
-/* The device key file, its size and the HKDF info of the seal.  The name and
- * size are the keystore's (QT_KS_DEVICE_KEY_FILE in keystore/ks.h, KS_KEY);
- * attest/ does not link the keystore, so they are repeated here. */
-#define ATT_DEVKEY_FILE "device.key"
-#define ATT_DEVKEY_LEN 32
+/* The device key (src/common/devkey.h) and the HKDF info of the seal. */
+#define ATT_DEVKEY_LEN QT_DEVKEY_LEN
 #define ATT_SEAL_INFO "qtoken attestation key v1"
 #define ATT_SEAL_CIPHER "AES-256-CBC"
 #define ATT_PASS_LEN (2 * ATT_DEVKEY_LEN) /* lowercase hex of the HKDF output */
@@ -147,66 +145,6 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
 
 static const char att_pem_sealed[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 static const char att_pem_plain[] = "-----BEGIN PRIVATE KEY-----";
-
-/* Reads the 32-byte device key with the keystore's rules (read_key_file in
- * keystore/ks_wrap.c): a regular file of exactly 32 bytes, not accessible
- * to group or others. */
-static qt_rc
-read_device_key(const char *path, uint8_t out[ATT_DEVKEY_LEN])
-{
-    struct stat st;
-    size_t got = 0;
-    ssize_t r;
-    int fd;
-    qt_rc rc = QT_E_IO;
-
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)ATT_DEVKEY_LEN) {
-        qt_log(QT_LOG_ERROR, "attest: %s is not a %u-byte regular file", path,
-               (unsigned)ATT_DEVKEY_LEN);
-        rc = QT_E_FORMAT;
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        qt_log(QT_LOG_ERROR, "attest: %s is readable by others (mode %o): refused", path,
-               (unsigned)(st.st_mode & 0777));
-        goto out;
-    }
-    while (got < ATT_DEVKEY_LEN) {
-        r = read(fd, out + got, ATT_DEVKEY_LEN - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    rc = QT_OK;
-out:
-    if (rc != QT_OK) {
-        qt_wipe(out, ATT_DEVKEY_LEN);
-    }
-    (void)close(fd);
-    return rc;
-}
-
-static qt_rc
-fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    qt_rc rc;
-
-    if (fd < 0) {
-        return QT_E_IO;
-    }
-    rc = fsync(fd) == 0 ? QT_OK : QT_E_IO;
-    (void)close(fd);
-    return rc;
-}
 
 /* A name for a private temporary file in dir: random, so that threads and
  * processes never share one. */
@@ -225,61 +163,19 @@ tmp_name(char *out, size_t outlen, const char *dir, const char *stem, OSSL_LIB_C
     return (n > 0 && (size_t)n < outlen) ? QT_OK : QT_E_RANGE;
 }
 
-/* The installation's device key; if missing and create is set, made here
- * exactly as the keystore makes it (qt_ks_wrap_device_key in
- * keystore/ks_wrap.c, its twin: keep the two in step): 32 random bytes from
- * libctx (the QRNG DRBG) into a temporary file of mode 0600, fsync'ed, then
- * link()ed to device.key; EEXIST means another process (keystore or attest)
- * won the race, and its key is the one read back. */
+/* Random bytes from libctx (the QRNG DRBG) for a device key made here. */
+static qt_rc
+libctx_rng(void *ctx, uint8_t *out, size_t n)
+{
+    return RAND_bytes_ex(ctx, out, n, 0) == 1 ? QT_OK : QT_E_CRYPTO;
+}
+
+/* The installation's device key (src/common/devkey.c, shared with the
+ * keystore); made at first use from libctx when create is set. */
 static qt_rc
 device_key(const char *dir, OSSL_LIB_CTX *libctx, int create, uint8_t out[ATT_DEVKEY_LEN])
 {
-    char path[QT_CONF_STR + 32], tmp[QT_CONF_STR + 64];
-    uint8_t key[ATT_DEVKEY_LEN];
-    int fd = -1, tmp_made = 0;
-    qt_rc rc;
-
-    QT_TRY(path_join(path, sizeof(path), dir, ATT_DEVKEY_FILE));
-    rc = read_device_key(path, out);
-    if (rc != QT_E_NOTFOUND || !create) {
-        return rc;
-    }
-    QT_TRY(qt_mkdirs(dir, 0700));
-    QT_TRY(tmp_name(tmp, sizeof(tmp), dir, ATT_DEVKEY_FILE, libctx));
-    if (RAND_bytes_ex(libctx, key, sizeof(key), 0) != 1) {
-        rc = QT_E_CRYPTO;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    tmp_made = 1;
-    if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) != 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    (void)close(fd);
-    fd = -1;
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    if ((rc = fsync_dir(dir)) != QT_OK) {
-        goto out;
-    }
-    qt_log(QT_LOG_INFO, "attest: created device key %s", path);
-    rc = read_device_key(path, out);
-out:
-    if (fd >= 0) {
-        (void)close(fd);
-    }
-    if (tmp_made) {
-        (void)unlink(tmp);
-    }
-    qt_wipe(key, sizeof(key));
-    return rc;
+    return qt_devkey_get(dir, create ? libctx_rng : NULL, libctx, out);
 }
 
 /* The seal's passphrase: lowercase hex of HKDF-SHA-256(ikm = device key, no
@@ -409,7 +305,7 @@ write_key_file(const char *dir, const char *path, EVP_PKEY *pkey, OSSL_LIB_CTX *
     if (!exclusive) {
         tmp_made = 0; /* renamed: it is path now */
     }
-    rc = fsync_dir(dir);
+    rc = qt_fsync_dir(dir);
 out:
     BIO_free(bio);
     if (f != NULL) {
@@ -531,7 +427,7 @@ load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out
     }
     if (sealed && (rc = seal_passphrase(dir, libctx, 0, pass)) != QT_OK) {
         qt_log(QT_LOG_ERROR,
-               "attest: %s is sealed under %s/" ATT_DEVKEY_FILE ", which cannot be read (%s)",
+               "attest: %s is sealed under %s/" QT_DEVKEY_FILE ", which cannot be read (%s)",
                path, dir, qt_rc_str(rc));
         rc = QT_E_TAMPER;
         goto out;
@@ -545,7 +441,7 @@ load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out
     if (pkey == NULL) {
         if (sealed) {
             qt_log(QT_LOG_ERROR,
-                   "attest: %s does not open with the passphrase of %s/" ATT_DEVKEY_FILE
+                   "attest: %s does not open with the passphrase of %s/" QT_DEVKEY_FILE
                    " (the device key was replaced, or the key file was changed)",
                    path, dir);
         }
@@ -561,7 +457,7 @@ load_key(const char *dir, const char *path, OSSL_LIB_CTX *libctx, EVP_PKEY **out
         if (wr == QT_OK) {
             qt_log(QT_LOG_WARN,
                    "attest: %s was an unencrypted key (earlier qtoken): re-sealed under %s/"
-                   ATT_DEVKEY_FILE, path, dir);
+                   QT_DEVKEY_FILE, path, dir);
         } else {
             qt_log(QT_LOG_WARN, "attest: %s is an unencrypted key and could not be re-sealed (%s)",
                    path, qt_rc_str(wr));

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "../src/common/devkey.h"
 #include "../src/common/err.h"
 
 typedef qt_rc (*qt_ks_rng_fn)(void *ctx, uint8_t *out, size_t n);
@@ -58,7 +59,7 @@ struct qt_ks_env {
 #define QT_KS_DEFAULT_LANES 1u
 #define QT_KS_LABEL_MAX 32u        /* bytes, like CK_TOKEN_INFO.label */
 #define QT_KS_PIN_MAX 255u         /* bytes; 0-length PINs are QT_E_PIN_INVALID */
-#define QT_KS_DEVICE_KEY_FILE "device.key"
+#define QT_KS_DEVICE_KEY_FILE QT_DEVKEY_FILE /* src/common/devkey.h */
 
 struct qt_ks_kdf_params {
     uint32_t memory_kib;       /* Argon2id m (default 65536) */

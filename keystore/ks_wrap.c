@@ -37,6 +37,7 @@
 
 #include "../src/common/check.h"
 #include "../src/common/conf.h"
+#include "../src/common/devkey.h"
 #include "../src/common/log.h"
 #include "../src/common/mem.h"
 #include "ks_int.h"
@@ -199,113 +200,13 @@ out:
  * Device key and derived key sets
  */
 
-static qt_rc
-read_key_file(const char *path, uint8_t out[KS_KEY])
-{
-    struct stat st;
-    ssize_t r;
-    size_t got = 0;
-    int fd;
-    qt_rc rc = QT_E_IO;
-
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? QT_E_NOTFOUND : QT_E_IO;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)KS_KEY) {
-        qt_log(QT_LOG_ERROR, "keystore: %s is not a %u-byte regular file", path, KS_KEY);
-        rc = QT_E_FORMAT;
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        qt_log(QT_LOG_ERROR, "keystore: %s is readable by others (mode %o): refused", path,
-               (unsigned)(st.st_mode & 0777));
-        rc = QT_E_IO;
-        goto out;
-    }
-    while (got < KS_KEY) {
-        r = read(fd, out + got, KS_KEY - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    rc = QT_OK;
-out:
-    (void)close(fd);
-    return rc;
-}
-
-static qt_rc
-fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    qt_rc rc;
-
-    if (fd < 0) {
-        return QT_E_IO;
-    }
-    rc = fsync(fd) == 0 ? QT_OK : QT_E_IO;
-    (void)close(fd);
-    return rc;
-}
-
 qt_rc
 qt_ks_wrap_device_key(const char *install_dir, qt_ks_rng_fn rng, void *rng_ctx,
                       uint8_t out[KS_KEY])
 {
-    char path[1100], tmp[1200];
-    uint8_t key[KS_KEY];
-    uint8_t nonce[8];
-    char hex[17];
-    int fd = -1, n;
-    qt_rc rc;
-
     QT_ENSURE(install_dir != NULL && rng != NULL && out != NULL, QT_E_ARG);
-    n = snprintf(path, sizeof(path), "%s/%s", install_dir, QT_KS_DEVICE_KEY_FILE);
-    QT_ENSURE(n > 0 && (size_t)n < sizeof(path), QT_E_RANGE);
-    rc = read_key_file(path, out);
-    if (rc != QT_E_NOTFOUND) {
-        return rc;
-    }
-    /* First use: write a temporary file, then link() it into place, which
-     * fails if another process won the race (we then read theirs). */
-    QT_TRY(qt_mkdirs(install_dir, 0700));
-    QT_TRY(rng(rng_ctx, nonce, sizeof(nonce)));
-    qt_hex(hex, nonce, sizeof(nonce));
-    n = snprintf(tmp, sizeof(tmp), "%s/.device.key.%s", install_dir, hex);
-    QT_ENSURE(n > 0 && (size_t)n < sizeof(tmp), QT_E_RANGE);
-    QT_TRY(rng(rng_ctx, key, sizeof(key)));
-
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) != 0) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    (void)close(fd);
-    fd = -1;
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        rc = QT_E_IO;
-        goto out;
-    }
-    if ((rc = fsync_dir(install_dir)) != QT_OK) {
-        goto out;
-    }
-    rc = read_key_file(path, out);
-out:
-    if (fd >= 0) {
-        (void)close(fd);
-    }
-    (void)unlink(tmp);
-    qt_wipe(key, sizeof(key));
-    return rc;
+    /* src/common/devkey.c: shared with attest/, which seals its key with it. */
+    return qt_devkey_get(install_dir, rng, rng_ctx, out);
 }
 
 qt_rc
