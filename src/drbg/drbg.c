@@ -29,19 +29,21 @@
  * reseeds from QRNG-SEED first, so every request starts from fresh QRNG
  * entropy (256 bits).  "Fresh" means read from the device during the
  * request: the pull is marked (qt_seed_src_thread_fresh) and the pipeline
- * discards its buffered output and reads a new window for it
- * (qt_ent_pipeline_get_fresh), so a device that died since the last window
- * fails the request (QT_E_HEALTH or the device error) rather than being
- * served from samples read before it began.  OpenSSL serves at most 64 KiB per generate call; a
+ * discards its buffered output and extracts the seed from new samples only
+ * (qt_ent_pipeline_get_fresh: >= QT_ENT_FRESH_MIN_SAMPLES, gated by the
+ * continuous health tests, judged by the estimator with the window they
+ * join), so a device that died since the last read fails the request
+ * (QT_E_HEALTH or the device error) rather than being served from samples
+ * read before it began.  OpenSSL serves at most 64 KiB per generate call; a
  * longer request is split and only its first part carries the flag (one
  * fresh seed per request, as SP 800-90A defines prediction resistance).
- * qt_drbg_reseed reseeds the primary the same way (one fresh window); the
+ * qt_drbg_reseed reseeds the primary the same way (one fresh draw); the
  * public and private
  * DRBGs of every thread notice the primary's new reseed counter and reseed
  * before their next output.
  *
  * Periodic reseed.  OpenSSL reseeds the primary rarely (after 2^8 child
- * reseeds or an hour); qt_drbg_generate reseeds it (fresh window) when the
+ * reseeds or an hour); qt_drbg_generate reseeds it (fresh draw) when the
  * last reseed is older than QT_DRBG_RESEED_MS (10 s), so output keeps being
  * backed by a device that answered recently and a dead device makes even
  * ordinary requests fail within that time.
@@ -263,7 +265,7 @@ reseed_primary(struct qt_drbg *d)
 }
 
 /* Periodic reseed: a primary not reseeded for QT_DRBG_RESEED_MS is reseeded
- * (from a fresh window) before the next output, so a device that died is
+ * (from a fresh draw) before the next output, so a device that died is
  * noticed within that time by ordinary requests too, however few seeds
  * OpenSSL's own reseed intervals would ask for. */
 static qt_rc

@@ -29,17 +29,21 @@ qt_rc qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf,
 /* The private library context: use it for every EVP call of the token. */
 OSSL_LIB_CTX *qt_drbg_libctx(struct qt_drbg *d);
 
-/* n random bytes.  prediction_resistance: reseed from the QRNG first, from a
- * window the pipeline reads from the device during the call
- * (qt_ent_pipeline_get_fresh).  In full-entropy mode (conf full_entropy, or
- * force_full) every output block is preceded by a reseed carrying >= its
- * length + 64 bits of assessed entropy (SP 800-90C RBG3(RS) style), drawn
- * from released output not older than QT_ENT_MAX_AGE_MS, each bit once.  QT_E_HEALTH when the
- * source is in error: nothing is written. */
+/* n random bytes.  prediction_resistance: reseed from the QRNG first, from
+ * samples the pipeline reads from the device during the call
+ * (qt_ent_pipeline_get_fresh: at least QT_ENT_FRESH_MIN_SAMPLES new samples,
+ * each through the continuous health tests; the estimator's verdict on the
+ * window they join applies to the source from that window's end, whereas
+ * ordinary output waits for the verdict on its whole window).  In
+ * full-entropy mode (conf full_entropy, or force_full) every output block is
+ * preceded by a reseed carrying >= its length + 64 bits of assessed entropy
+ * (SP 800-90C RBG3(RS) style), drawn from released output not older than
+ * QT_ENT_MAX_AGE_MS, each bit once.  QT_E_HEALTH when the source is in
+ * error: nothing is written. */
 qt_rc qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resistance,
                        int force_full) QT_MUST_CHECK;
 
-/* qt_drbg_generate reseeds the primary from a fresh window first when its
+/* qt_drbg_generate reseeds the primary from fresh samples first when its
  * last reseed is older than this (ms): a dead device fails ordinary
  * requests too within this time. */
 #define QT_DRBG_RESEED_MS 10000

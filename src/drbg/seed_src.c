@@ -10,8 +10,8 @@
  * extractor output of health-tested QRNG samples, credited one bit of
  * entropy per bit.  A pull the calling thread marked fresh
  * (qt_seed_src_thread_fresh: drbg.c's prediction-resistance reseeds) uses
- * qt_ent_pipeline_get_fresh instead, so it is served from a window read from
- * the device during the pull.  There is no other input and no fallback: when the pipeline
+ * qt_ent_pipeline_get_fresh instead, so it is served from new samples read
+ * from the device during the pull.  There is no other input and no fallback: when the pipeline
  * fails, get_seed and generate return 0, the caller's DRBG stays
  * uninstantiated (or goes to its error state) and OpenSSL reports failure.
  * Instantiation of the seed source itself never touches the device, so it
@@ -119,7 +119,7 @@ qt_seed_src_counters(const struct qt_seed_prov *sp, struct qt_seed_counters *out
     out->failures = atomic_load((atomic_uint_fast64_t *)&sp->failures);
 }
 
-/* Set by qt_seed_src_thread_fresh: the thread's next pull reads a new window. */
+/* Set by qt_seed_src_thread_fresh: the thread's next pull reads new samples. */
 static _Thread_local int thread_fresh;
 
 void
@@ -176,7 +176,7 @@ pull(struct qt_seed_prov *sp, unsigned char *out, size_t n, struct qt_ent_pipeli
                           : qt_ent_pipeline_get_entropy(p, out, n);
     }
     /* One fresh pull per marked request: any further pull of the same
-     * request is served from that window or a later one */
+     * request is an ordinary one */
     thread_fresh = 0;
     if (rc != QT_OK) {
         qt_wipe(out, n);

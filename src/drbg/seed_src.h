@@ -48,7 +48,7 @@ struct qt_seed_prov *qt_seed_src_prov_new(struct qt_ent_pipeline *pipe);
 void qt_seed_src_prov_free(struct qt_seed_prov *sp);
 
 /* on != 0: the calling thread's next pull from any QRNG-SEED source is a
- * fresh one (qt_ent_pipeline_get_fresh: from a window read during that pull,
+ * fresh one (qt_ent_pipeline_get_fresh: from new samples read during that pull,
  * never from output buffered before); the pull clears it.  on == 0 clears
  * it (after a request that may not have pulled).  For prediction-resistance
  * reseeds: OpenSSL pulls a parent's seed in the thread that asked. */

@@ -74,20 +74,32 @@ qt_rc qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out,
  * within this time by any request, e.g. the DRBG's periodic reseeds. */
 #define QT_ENT_MAX_AGE_MS 10000
 
-/* Like get_entropy, but from fresh samples: everything buffered is
- * discarded (wiped) and a new window is read from the device, health-tested,
- * judged and released before the n bytes are extracted from it (one window
- * of device reads per call).  Fails closed exactly like a normal window
- * (QT_E_HEALTH or the device error; a device dead since the last window
- * fails here).  For prediction resistance (key generation). */
+/* Like get_entropy, but from fresh samples (prediction resistance, key
+ * generation): everything buffered is discarded (wiped), then only as many
+ * new samples as the n bytes need, and at least QT_ENT_FRESH_MIN_SAMPLES
+ * (rounded up to whole extractor blocks of params.block_samples; at most
+ * one window per round), are read from the device, each through the
+ * continuous health tests (RCT, APT, block-repeat, drift) and into the
+ * estimator's current window, and the n bytes are extracted from them
+ * alone; their unused rest is wiped too.  The estimator's verdict on the
+ * window they belong to applies to the source from that window's end (a
+ * failing verdict fails it as for any window).  Fails closed like a window
+ * (QT_E_HEALTH or the device error; a device dead or stuck since the last
+ * read fails here, nothing is written). */
 qt_rc qt_ent_pipeline_get_fresh(struct qt_ent_pipeline *p, uint8_t *out,
                                 size_t n) QT_MUST_CHECK;
 
-/* Discards the buffered output (wiped) and reads, tests, judges and
- * releases a new window now; the next get_entropy serves from it.  Same
- * failures as get_fresh.  (get_fresh is the atomic form: another thread may
- * consume the refreshed window between refresh and get_entropy; it then
- * reads a later one.) */
+/* Minimum new samples a get_fresh/refresh reads: two drift-monitor blocks
+ * (QT_ENT_DRIFT_BLOCK, 4096), so every draw spans at least one complete
+ * drift verdict as well as whole RCT/APT/block-repeat runs.  The cost of a
+ * key generation's reseed is this many device reads (1/8 of the default
+ * window). */
+#define QT_ENT_FRESH_MIN_SAMPLES 8192u
+
+/* get_fresh without output: discards the buffered output (wiped) and reads
+ * QT_ENT_FRESH_MIN_SAMPLES new samples through the continuous tests (then
+ * wiped): a liveness check of the device.  The next get_entropy reads a
+ * new window.  Same failures as get_fresh. */
 qt_rc qt_ent_pipeline_refresh(struct qt_ent_pipeline *p) QT_MUST_CHECK;
 
 /* Reads and health-tests `samples` raw samples (after a fresh start-up test)

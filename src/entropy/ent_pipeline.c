@@ -31,15 +31,33 @@
  * after the last window is noticed by the DRBG's periodic reseeds within
  * that time, however little entropy is being drawn.
  *
- * Fresh entropy (qt_ent_pipeline_get_fresh, qt_ent_pipeline_refresh): the
- * buffered output is discarded (wiped) and a new window is read, tested,
- * judged and released before anything is handed out, all under the one
- * lock: a prediction-resistance reseed (key generation) is therefore drawn
- * from samples read after the request began, and a device that died since
- * the last window makes it fail (QT_E_HEALTH or the device error) instead
- * of being served from samples read earlier.  Costs one window of reads
- * (65536 samples by default) per request.  Bits are never reused either
- * way: every byte handed out is wiped from the buffers.
+ * Fresh entropy (qt_ent_pipeline_get_fresh, qt_ent_pipeline_refresh: the
+ * prediction-resistance reseeds of key generation and the DRBG's periodic
+ * reseed).  Under the one lock: the buffered output (released window and
+ * current block) is wiped first; then only the new samples the request
+ * needs are read, at least QT_ENT_FRESH_MIN_SAMPLES (8192, two drift
+ * blocks; rounded up to whole extractor blocks; one window at most per
+ * round), all read after the call started.  Each goes through RCT, APT,
+ * block-repeat and drift as it arrives, and into the estimator's current
+ * window; output is extracted from these samples alone and their unused
+ * rest is wiped, never served later.  A device that died or stuck since the
+ * last read therefore fails the draw (QT_E_HEALTH or the device error)
+ * instead of being served from samples read earlier.
+ * The guarantees differ by kind of draw:
+ *  - ordinary output (get_entropy) still waits for the estimator's verdict
+ *    on the whole window around its samples, as above;
+ *  - a fresh draw is gated by the continuous tests only, like the output of
+ *    every SP 800-90B source (4.4: the continuous tests run on every sample
+ *    before it is used).  The estimator still sees its samples: the window
+ *    they join is judged when it is complete (by the fresh draw that fills
+ *    it, or by the next window read with them), and a failing verdict
+ *    fails the source from that window's end, as for any window, with the
+ *    usual fail-closed steps.  Output already handed out from that window's
+ *    fresh samples is not recalled: the estimator is the source's long-term
+ *    check, the continuous tests are the per-sample gate.
+ * Costs QT_ENT_FRESH_MIN_SAMPLES reads per key instead of a window.  Bits
+ * are never reused either way: every byte handed out is wiped from the
+ * buffers.
  * Fork: the creating pid is recorded; a child drops everything buffered,
  * re-opens the device and runs a start-up test before any output.  (A sim
  * device with a fixed seed= restarts its sequence when re-opened; with the
@@ -91,6 +109,7 @@ struct qt_ent_pipeline {
     int64_t released_ms;    /* monotonic time the buffered window was released */
     int64_t max_age_ms;     /* released output older than this is discarded */
     uint64_t dev_index;     /* samples read since the device was opened */
+    size_t est_pending;     /* samples in the estimator's current (unjudged) window */
     int state;
     int started;            /* a start-up test has passed since the last (re)open/reset */
     unsigned retries_left;
@@ -246,23 +265,21 @@ read_failure(struct qt_ent_pipeline *p, qt_rc rc)
     fail(p, &f);
 }
 
-/* ---- reading and testing one window ------------------------------------------------------- */
+/* ---- reading and testing ------------------------------------------------------------------- */
 
-/* Reads, tests and judges one window.  On QT_OK the window is released. */
+/* Reads n raw samples into dst, each through the continuous health tests
+ * and into the estimator's current window.  Fails p (ERROR first) on a read
+ * error or a test failure. */
 static qt_rc
-fill_window(struct qt_ent_pipeline *p)
+read_tested(struct qt_ent_pipeline *p, uint16_t *dst, size_t n)
 {
-    const size_t w = p->params.window;
-    struct qt_ent_estimate_result r;
     struct qt_ent_failure f;
     size_t have = 0;
     qt_rc rc;
 
-    p->win_avail = 0;
-    p->win_pos = 0;
-    while (have < w) {
-        size_t want = w - have < READ_CHUNK ? w - have : READ_CHUNK, got = 0;
-        rc = p->dev->ops->read(p->dev, p->win + have, want, &got, p->opts.read_timeout_ms);
+    while (have < n) {
+        size_t want = n - have < READ_CHUNK ? n - have : READ_CHUNK, got = 0;
+        rc = p->dev->ops->read(p->dev, dst + have, want, &got, p->opts.read_timeout_ms);
         if (rc == QT_OK && (got == 0 || got > want)) {
             rc = QT_E_DEVICE;
         }
@@ -273,14 +290,29 @@ fill_window(struct qt_ent_pipeline *p)
         p->dev_index += got;
         p->local.raw_samples += got;
         qt_ent_stats_add(p->stats, QT_ENT_C_RAW_SAMPLES, got);
-        if (qt_ent_health_run(p->health, p->win + have, got, &f) != QT_OK) {
+        if (qt_ent_health_run(p->health, dst + have, got, &f) != QT_OK) {
             fail(p, &f);
             return QT_E_HEALTH;
         }
-        qt_ent_estimate_add(p->est, p->win + have, got);
+        qt_ent_estimate_add(p->est, dst + have, got);
+        p->est_pending += got;
         have += got;
     }
+    return QT_OK;
+}
+
+/* The estimator's verdict on its current window (every sample added since
+ * the last verdict, ending at the newest one); a new window starts.  Fails
+ * p when the estimate is below the floor. */
+static qt_rc
+judge(struct qt_ent_pipeline *p)
+{
+    struct qt_ent_estimate_result r;
+    struct qt_ent_failure f;
+    size_t n = p->est_pending;
+
     qt_ent_estimate_finish(p->est, &r);
+    p->est_pending = 0;
     p->estimate.h_mcv = r.h_mcv;
     p->estimate.h_pred = r.h_pred;
     p->estimate.h = r.h;
@@ -295,14 +327,76 @@ fill_window(struct qt_ent_pipeline *p)
         (void)snprintf(f.detail, sizeof(f.detail),
                        "window of %zu samples ending here: estimate %.3f bits/sample (mcv %.3f, "
                        "lag-1 predictor %.3f) < %.3f - %.3f",
-                       w, r.h, r.h_mcv, r.h_pred, p->params.h_declared,
+                       n, r.h, r.h_mcv, r.h_pred, p->params.h_declared,
                        p->params.h_declared - p->params.estimate_floor);
         fail(p, &f);
         return QT_E_HEALTH;
     }
-    p->win_avail = w;
+    return QT_OK;
+}
+
+/* Reads, tests and judges one window (the estimator's window also holds the
+ * fresh samples read since its last verdict).  On QT_OK the window is
+ * released. */
+static qt_rc
+fill_window(struct qt_ent_pipeline *p)
+{
+    qt_rc rc;
+
+    p->win_avail = 0;
+    p->win_pos = 0;
+    if ((rc = read_tested(p, p->win, p->params.window)) != QT_OK ||
+        (rc = judge(p)) != QT_OK) {
+        return rc;
+    }
+    p->win_avail = p->params.window;
     p->released_ms = now_ms();
     return QT_OK;
+}
+
+/* A prediction-resistance draw: n bytes (n == 0: none) extracted only from
+ * samples read now, at least QT_ENT_FRESH_MIN_SAMPLES of them (at most one
+ * window per round), each through the continuous tests.  Buffered output is
+ * wiped first and the fresh leftover after: ordinary requests never see
+ * either.  When the estimator's window fills up meanwhile it is judged here. */
+static qt_rc
+serve_fresh(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
+{
+    const size_t blk_bytes = p->geom.out_bits / 8;
+    const size_t ns = p->geom.n_samples;
+    const size_t max_blocks = p->params.window / ns;
+    const size_t min_blocks = (QT_ENT_FRESH_MIN_SAMPLES + ns - 1) / ns;
+    size_t done = 0;
+    qt_rc rc = QT_OK;
+
+    drop_buffers(p);
+    do {
+        size_t blocks = (n - done + blk_bytes - 1) / blk_bytes;
+        blocks = blocks < min_blocks ? min_blocks : blocks;
+        blocks = blocks > max_blocks ? max_blocks : blocks;
+        if ((rc = read_tested(p, p->win, blocks * ns)) != QT_OK ||
+            (p->est_pending >= p->params.window && (rc = judge(p)) != QT_OK)) {
+            goto out;
+        }
+        for (size_t b = 0; b < blocks && done < n; b++) {
+            const uint16_t *in = p->win + b * ns;
+            size_t k = blk_bytes < n - done ? blk_bytes : n - done;
+            if ((rc = qt_ent_extractor_run(p->x, in, p->blk)) != QT_OK) {
+                goto out;
+            }
+            p->local.bits_extracted += p->geom.out_bits;
+            qt_ent_stats_add(p->stats, QT_ENT_C_BITS_EXTRACTED, p->geom.out_bits);
+            memcpy(out + done, p->blk, k);
+            done += k;
+            qt_wipe(p->blk, p->blk_len);
+        }
+    } while (done < n);
+out:
+    drop_buffers(p);
+    if (rc != QT_OK) {
+        qt_wipe(out, n);
+    }
+    return rc;
 }
 
 /* Fresh start-up test: all test state forgotten, one full window judged. */
@@ -315,6 +409,7 @@ startup(struct qt_ent_pipeline *p)
     p->started = 0;
     qt_ent_health_reset(p->health, p->dev_index);
     qt_ent_estimate_reset(p->est);
+    p->est_pending = 0;
     p->local.startup_runs++;
     qt_ent_stats_add(p->stats, QT_ENT_C_STARTUP_RUNS, 1);
     if ((rc = fill_window(p)) != QT_OK) {
@@ -542,15 +637,16 @@ get_inlock(struct qt_ent_pipeline *p, uint8_t *out, size_t n, int fresh)
         drop_buffers(p);
     }
     /* Fresh: unless a window was released during this call already (a
-     * deferred start-up, a fork, a recovery), read one now */
+     * deferred start-up, a fork, a recovery: served below), read new samples
+     * now and extract from them only */
     if (fresh && p->estimate.windows == windows0) {
-        drop_buffers(p);
-        if ((rc = fill_window(p)) != QT_OK) {
-            if (recover(p) != QT_OK) {
-                goto out;
-            }
-            rc = QT_OK;
+        if ((rc = serve_fresh(p, out, n)) == QT_OK) {
+            goto out;
         }
+        if (recover(p) != QT_OK) {
+            goto out;
+        }
+        rc = QT_OK;
     }
     while (done < n) {
         if (p->blk_pos < p->blk_len) {

@@ -188,9 +188,17 @@ raw_samples(void)
     return st.raw_samples;
 }
 
+/* Samples a fresh (prediction-resistance) draw of one seed reads. */
+static uint64_t
+fresh_samples(const struct qt_ent_params *pa)
+{
+    return (QT_ENT_FRESH_MIN_SAMPLES + pa->block_samples - 1) / pa->block_samples *
+           pa->block_samples;
+}
+
 /* qt_drbg_reseed (pkcs11 key generation) and prediction-resistant requests
- * draw from a window read during the call; ordinary requests do not read. */
-Test(drbg, prediction_resistance_reads_a_fresh_window)
+ * draw from samples read during the call; ordinary requests do not read. */
+Test(drbg, prediction_resistance_reads_fresh_samples)
 {
     struct qt_ent_params pa;
     uint8_t buf[64];
@@ -203,12 +211,15 @@ Test(drbg, prediction_resistance_reads_a_fresh_window)
     cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
     cr_assert_eq(raw_samples(), r0, "no device read without prediction resistance");
     cr_assert_eq(qt_drbg_reseed(drbg), QT_OK);
-    cr_assert_eq(raw_samples(), r0 + pa.window, "qt_drbg_reseed read one new window");
+    cr_assert_eq(raw_samples(), r0 + fresh_samples(&pa), "qt_drbg_reseed read new samples");
     cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 1, 0), QT_OK);
-    cr_assert_eq(raw_samples(), r0 + 2 * pa.window, "prediction resistance read one window");
-    /* Full-entropy mode keeps using released output (each bit once). */
+    cr_assert_eq(raw_samples(), r0 + 2 * fresh_samples(&pa),
+                 "prediction resistance read new samples");
+    /* Full-entropy mode uses released output (each bit once): the fresh
+     * draws left none, so it reads one window. */
     cr_assert_eq(qt_drbg_generate(drbg, buf, 24, 0, 1), QT_OK);
-    cr_assert_eq(raw_samples(), r0 + 2 * pa.window, "full-entropy block served from the window");
+    cr_assert_eq(raw_samples(), r0 + 2 * fresh_samples(&pa) + pa.window,
+                 "full-entropy block served from a window");
 }
 
 /* A device dead since the start-up window: the reseed fails with the
@@ -260,9 +271,9 @@ Test(drbg, periodic_reseed_notices_a_dead_device, .timeout = 60)
     r0 = raw_samples();
     (void)usleep((QT_DRBG_RESEED_MS + 300) * 1000);
     cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
-    cr_assert_eq(raw_samples(), r0 + pa.window, "the periodic reseed read a fresh window");
+    cr_assert_eq(raw_samples(), r0 + fresh_samples(&pa), "the periodic reseed read new samples");
     cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);
-    cr_assert_eq(raw_samples(), r0 + pa.window, "and only once per period");
+    cr_assert_eq(raw_samples(), r0 + fresh_samples(&pa), "and only once per period");
     memset(buf, 0xA5, sizeof(buf));
     cr_assert_eq(qt_drbg_generate(d2, buf, sizeof(buf), 0, 0), QT_E_HEALTH);
     cr_assert(all_zero(buf, sizeof(buf)));

@@ -574,28 +574,56 @@ raw_samples(struct qt_ent_pipeline *p)
     return st.raw_samples;
 }
 
-/* Fresh entropy: get_fresh and refresh read a new window from the device
- * (raw samples grow by one window) and never serve the output buffered
- * before; an ordinary request is served from the buffer. */
+/* Fresh entropy: get_fresh and refresh read new samples from the device
+ * (as many as the request needs, at least QT_ENT_FRESH_MIN_SAMPLES) and
+ * never serve the output buffered before, nor leave their own rest for
+ * later requests; an ordinary request is served from the buffer. */
 Test(ent_pipeline, fresh_reads_a_new_window, .init = setup, .fini = teardown)
 {
     struct qt_ent_pipeline *p = open_ok("sim:seed=1");
     struct qt_ent_pipeline *q = open_ok("sim:seed=1");
     struct qt_ent_params pa;
+    struct qt_ent_estimate_info e0, e1;
     uint8_t a[32], b[32], c[32], d[32];
-    uint64_t w;
+    uint8_t *big;
+    uint64_t w, blk, fmin, big_blocks;
+    size_t big_len;
 
     qt_ent_pipeline_params(p, &pa);
     w = pa.window;
+    blk = pa.block_samples;
+    fmin = (QT_ENT_FRESH_MIN_SAMPLES + blk - 1) / blk * blk;
+    cr_assert_lt(fmin, w, "a fresh draw reads less than a window");
     cr_assert_eq(raw_samples(p), w, "start-up read one window");
     cr_assert_eq(qt_ent_pipeline_get_entropy(p, a, sizeof(a)), QT_OK);
     cr_assert_eq(raw_samples(p), w, "ordinary request served from the buffered window");
     cr_assert_eq(qt_ent_pipeline_get_fresh(p, b, sizeof(b)), QT_OK);
-    cr_assert_eq(raw_samples(p), 2 * w, "get_fresh read a new window");
+    cr_assert_eq(raw_samples(p), w + fmin,
+                 "get_fresh read new samples: its minimum");
     cr_assert_eq(qt_ent_pipeline_refresh(p), QT_OK);
-    cr_assert_eq(raw_samples(p), 3 * w, "refresh read a new window");
+    cr_assert_eq(raw_samples(p), w + 2 * fmin, "refresh read new samples");
+    /* buffered output was dropped by the fresh draws: a new window */
     cr_assert_eq(qt_ent_pipeline_get_entropy(p, c, sizeof(c)), QT_OK);
-    cr_assert_eq(raw_samples(p), 3 * w, "served from the refreshed window");
+    cr_assert_eq(raw_samples(p), 2 * w + 2 * fmin,
+                 "the fresh draws' leftover is not served to ordinary requests");
+
+    /* A larger fresh request reads as many blocks as it needs */
+    big_blocks = fmin / blk + 2;
+    big_len = (size_t)(big_blocks * pa.block_out_bits / 8);
+    big = malloc(big_len);
+    cr_assert_not_null(big);
+    qt_ent_pipeline_estimate(p, &e0);
+    cr_assert_eq(qt_ent_pipeline_get_fresh(p, big, big_len), QT_OK);
+    cr_assert_eq(raw_samples(p), 2 * w + 2 * fmin + big_blocks * blk);
+    free(big);
+
+    /* Fresh samples join the estimator's window: after a window's worth of
+     * fresh draws the estimator has judged again */
+    for (uint64_t i = 0; i <= w / fmin; i++) {
+        cr_assert_eq(qt_ent_pipeline_get_fresh(p, b, sizeof(b)), QT_OK);
+    }
+    qt_ent_pipeline_estimate(p, &e1);
+    cr_assert_geq(e1.windows, e0.windows + 1, "fresh samples were judged by the estimator");
 
     /* Same device sequence and extractor seed: q continues the first window
      * where p discarded it. */
