@@ -19,10 +19,17 @@
  *       |                 resistance cascade here)   keygen in this libctx)
  *       +--seed--> full-entropy CTR-DRBG (qt_drbg_generate in full mode only)
  *
- * Additional input.  Every generate/reseed we issue carries additional input,
- * credited zero: a per-drbg counter, pid, time, and (conf mix_os_entropy) 32
- * bytes of getrandom().  Mixing is not crediting: the only entropy OpenSSL
- * counts is what QRNG-SEED hands it.
+ * Additional input, credited zero: a per-drbg counter, pid, tid, time, and
+ * (conf mix_os_entropy) 32 bytes of getrandom().  Every reseed of the
+ * primary we issue (periodic, prediction resistance, fork) and every
+ * full-entropy request carries it; ordinary generate calls carry it when
+ * due: the first of every QT_DRBG_MIX_CALLS calls of the drbg, or the first
+ * after QT_DRBG_MIX_MS since the last mix, and otherwise none (so a short
+ * request costs no syscall and no derivation-function pass over ~100
+ * bytes).  Uniqueness per call and per process is not needed from it:
+ * the DRBG state advances on every call, and a forked child reseeds before
+ * its first output (see Fork safety).  Mixing is not crediting: the only
+ * entropy OpenSSL counts is what QRNG-SEED hands it.
  *
  * Prediction resistance.  qt_drbg_generate(pr=1) asks the thread's public
  * DRBG for prediction resistance: it reseeds from the primary, which itself
@@ -120,6 +127,8 @@ struct qt_drbg {
     atomic_int pid;               /* process that last generated */
     atomic_int_fast64_t seeded_ms; /* monotonic time of the last primary reseed */
     atomic_uint_fast64_t addin_counter;
+    atomic_uint_fast64_t gen_calls;   /* ordinary generate calls (mixing schedule) */
+    atomic_int_fast64_t mixed_ms;     /* monotonic time of the last mixed generate */
     atomic_uint_fast64_t full_blocks;
     atomic_uint_fast64_t full_seed_bytes;
     atomic_uint_fast64_t bytes_out;
@@ -239,6 +248,20 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Additional input due on this ordinary generate call (see the schedule in
+ * the theory of operation); now: monotonic ms. */
+static int
+mix_due(struct qt_drbg *d, int64_t now)
+{
+    uint64_t k = atomic_fetch_add_explicit(&d->gen_calls, 1, memory_order_relaxed);
+
+    if (k % QT_DRBG_MIX_CALLS == 0 || now - atomic_load(&d->mixed_ms) >= QT_DRBG_MIX_MS) {
+        atomic_store(&d->mixed_ms, now);
+        return 1;
+    }
+    return 0;
+}
+
 /* Reseeds the primary with prediction resistance (fresh QRNG entropy). */
 static qt_rc
 reseed_primary(struct qt_drbg *d)
@@ -269,9 +292,9 @@ reseed_primary(struct qt_drbg *d)
  * noticed within that time by ordinary requests too, however few seeds
  * OpenSSL's own reseed intervals would ask for. */
 static qt_rc
-check_age(struct qt_drbg *d)
+check_age(struct qt_drbg *d, int64_t now)
 {
-    if (now_ms() - atomic_load(&d->seeded_ms) <= QT_DRBG_RESEED_MS) {
+    if (now - atomic_load(&d->seeded_ms) <= QT_DRBG_RESEED_MS) {
         return QT_OK;
     }
     return reseed_primary(d);
@@ -282,10 +305,7 @@ check_age(struct qt_drbg *d)
 static qt_rc
 check_source(struct qt_drbg *d)
 {
-    struct qt_ent_stats st;
-
-    qt_ent_pipeline_stats(d->pipe, &st);
-    if (st.state == 0) {
+    if (qt_ent_pipeline_ready(d->pipe)) {
         return QT_OK;
     }
     return reseed_primary(d);
@@ -307,13 +327,13 @@ check_fork(struct qt_drbg *d)
 }
 
 static qt_rc
-generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr)
+generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr, int64_t now)
 {
     EVP_RAND_CTX *pub = RAND_get0_public(d->libctx);
     uint64_t before = seed_failures(d);
     struct addin a;
     size_t off, len;
-    int ok;
+    int ok, mix;
 
     if (pub == NULL) {
         log_ossl(QT_LOG_INFO, "public DRBG");
@@ -321,14 +341,21 @@ generate_chain(struct qt_drbg *d, uint8_t *out, size_t n, int pr)
     }
     for (off = 0; off < n; off += len) {
         len = n - off < GENERATE_CHUNK ? n - off : GENERATE_CHUNK;
-        build_addin(d, &a);
+        /* Additional input on schedule (prediction-resistant requests
+         * always: their cost is the device read anyway) */
+        mix = (pr && off == 0) || mix_due(d, now);
+        if (mix) {
+            build_addin(d, &a);
+        }
         /* Prediction resistance: the request starts from fresh QRNG entropy
          * (its first <= 64 KiB part is a prediction-resistant generate). */
         qt_seed_src_thread_fresh(pr && off == 0);
         ok = EVP_RAND_generate(pub, out + off, len, DRBG_STRENGTH, pr && off == 0,
-                               (const unsigned char *)&a, sizeof(a));
+                               mix ? (const unsigned char *)&a : NULL, mix ? sizeof(a) : 0);
         qt_seed_src_thread_fresh(0);
-        qt_wipe(&a, sizeof(a));
+        if (mix) {
+            qt_wipe(&a, sizeof(a));
+        }
         if (!ok) {
             log_ossl(QT_LOG_INFO, "generate");
             return failure_rc(d, before);
@@ -483,6 +510,8 @@ qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf, struct qt_drb
     atomic_init(&d->pid, (int)getpid());
     atomic_init(&d->seeded_ms, now_ms());
     atomic_init(&d->addin_counter, 0);
+    atomic_init(&d->gen_calls, 0);
+    atomic_init(&d->mixed_ms, now_ms());
     atomic_init(&d->full_blocks, 0);
     atomic_init(&d->full_seed_bytes, 0);
     atomic_init(&d->bytes_out, 0);
@@ -553,6 +582,7 @@ qt_rc
 qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resistance,
                  int force_full)
 {
+    int64_t now;
     qt_rc rc;
 
     QT_ENSURE_REF(d);
@@ -564,13 +594,14 @@ qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction_resis
     if ((rc = check_fork(d)) != QT_OK) {
         goto out;
     }
-    if ((rc = check_source(d)) != QT_OK || (rc = check_age(d)) != QT_OK) {
+    now = now_ms();
+    if ((rc = check_source(d)) != QT_OK || (rc = check_age(d, now)) != QT_OK) {
         goto out;
     }
     if (force_full || d->full_entropy) {
         rc = generate_full(d, out, n);
     } else {
-        rc = generate_chain(d, out, n, prediction_resistance != 0);
+        rc = generate_chain(d, out, n, prediction_resistance != 0, now);
     }
 out:
     ERR_pop_to_mark();

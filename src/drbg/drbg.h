@@ -48,10 +48,20 @@ qt_rc qt_drbg_generate(struct qt_drbg *d, uint8_t *out, size_t n, int prediction
  * requests too within this time. */
 #define QT_DRBG_RESEED_MS 10000
 
+/* Ordinary generate calls carry additional input (counter, pid, tid, time,
+ * conf mix_os_entropy: 32 bytes of getrandom(), credited zero) on this
+ * schedule: the first of every QT_DRBG_MIX_CALLS calls, and the first call
+ * after QT_DRBG_MIX_MS since the last mixed one; other calls carry none.
+ * Reseeds of the primary, prediction-resistant and full-entropy requests
+ * always carry it. */
+#define QT_DRBG_MIX_CALLS 64
+#define QT_DRBG_MIX_MS 10
+
 /* Reseeds the whole chain from the QRNG now (prediction resistance for the
- * next keygen done through OpenSSL in this libctx): the seed comes from a
- * window read from the device during this call, so a device that died since
- * the last window makes it fail (QT_E_HEALTH or the device error). */
+ * next keygen done through OpenSSL in this libctx): the seed comes from new
+ * samples read from the device during this call (as for
+ * prediction_resistance above), so a device that died or stuck since the
+ * last read makes it fail (QT_E_HEALTH or the device error). */
 qt_rc qt_drbg_reseed(struct qt_drbg *d) QT_MUST_CHECK;
 
 /* Mixes caller bytes in as additional input, credited zero (C_SeedRandom). */

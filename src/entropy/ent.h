@@ -116,6 +116,9 @@ void qt_ent_pipeline_dev_info(struct qt_ent_pipeline *p, struct qt_dev_info *out
 /* Counts a DRBG reseed in the stats (called by src/drbg). */
 void qt_ent_pipeline_note_reseed(struct qt_ent_pipeline *p);
 void qt_ent_pipeline_note_served(struct qt_ent_pipeline *p, uint64_t bits);
+/* 1 while the pipeline is not in its error state (no lock: the DRBG's
+ * per-request check).  A READY pipeline may still fail its next read. */
+int qt_ent_pipeline_ready(struct qt_ent_pipeline *p);
 
 /* NULL-safe; wipes internal buffers. */
 void qt_ent_pipeline_free(struct qt_ent_pipeline *p);

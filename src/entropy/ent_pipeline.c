@@ -115,6 +115,8 @@ struct qt_ent_pipeline {
     unsigned retries_left;
     struct qt_ent_failure last;
     struct qt_ent_stats local;
+    atomic_int astate;      /* state, readable without the lock (set with it) */
+    atomic_uint_fast64_t served; /* local.bits_served, counted without the lock */
     struct qt_ent_estimate_info estimate;
     struct qt_ent_stats_map *stats;
 };
@@ -234,6 +236,7 @@ static void
 fail(struct qt_ent_pipeline *p, const struct qt_ent_failure *f)
 {
     p->state = STATE_ERROR;
+    atomic_store(&p->astate, STATE_ERROR);
     p->local.state = STATE_ERROR;
     qt_ent_stats_set_state(p->stats, STATE_ERROR);
     drop_buffers(p);
@@ -458,6 +461,7 @@ recover(struct qt_ent_pipeline *p)
         if (startup(p) == QT_OK) {
             p->state = STATE_READY;
             p->local.state = STATE_READY;
+            atomic_store(&p->astate, STATE_READY);
             qt_ent_stats_set_state(p->stats, STATE_READY);
             qt_log(QT_LOG_WARN, "entropy source %s recovered after a fresh start-up test",
                    p->info.serial);
@@ -780,6 +784,7 @@ qt_ent_pipeline_stats(struct qt_ent_pipeline *p, struct qt_ent_stats *out)
     (void)pthread_mutex_lock(&p->mu);
     *out = p->local;
     (void)pthread_mutex_unlock(&p->mu);
+    out->bits_served = atomic_load_explicit(&p->served, memory_order_relaxed);
 }
 
 void
@@ -827,10 +832,15 @@ qt_ent_pipeline_note_served(struct qt_ent_pipeline *p, uint64_t bits)
     if (p == NULL) {
         return;
     }
-    (void)pthread_mutex_lock(&p->mu);
-    p->local.bits_served += bits;
+    /* Per generate call: two relaxed atomic adds, no lock */
+    atomic_fetch_add_explicit(&p->served, bits, memory_order_relaxed);
     qt_ent_stats_add(p->stats, QT_ENT_C_BITS_SERVED, bits);
-    (void)pthread_mutex_unlock(&p->mu);
+}
+
+int
+qt_ent_pipeline_ready(struct qt_ent_pipeline *p)
+{
+    return p != NULL && atomic_load(&p->astate) == STATE_READY;
 }
 
 void
