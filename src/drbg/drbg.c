@@ -70,10 +70,11 @@
  * factor per block, which the 192-bit block stays below.
  *
  * Fork safety.  OpenSSL's DRBGs reseed when they see a new pid; on top of
- * that qt_drbg_generate compares getpid() with the pid it last ran in and,
- * in a child, reseeds the primary with prediction resistance before any
- * output (the pipeline re-opens the device in the child), and the additional
- * input carries the pid.  A child therefore never emits the parent's stream.
+ * that qt_drbg_generate compares getpid() with the pid it last ran in
+ * whenever a fork(2) happened since its last check (pthread_atfork counter,
+ * so the common call makes no syscall) and, in a child, reseeds the primary
+ * with prediction resistance before any output (the pipeline re-opens the
+ * device in the child); that reseed's additional input carries the pid.  A child therefore never emits the parent's stream.
  *
  * Fail closed.  When QRNG-SEED cannot deliver, OpenSSL's DRBG refuses to
  * generate; qt_drbg_generate then wipes the caller's buffer and returns the
@@ -125,6 +126,7 @@ struct qt_drbg {
     EVP_RAND_CTX *full_seed;      /* QRNG-SEED ctx of the full-entropy chain */
     EVP_RAND_CTX *full_drbg;      /* CTR-DRBG on top of full_seed */
     atomic_int pid;               /* process that last generated */
+    atomic_uint fork_gen_seen;    /* fork_gen when pid was last compared */
     atomic_int_fast64_t seeded_ms; /* monotonic time of the last primary reseed */
     atomic_uint_fast64_t addin_counter;
     atomic_uint_fast64_t gen_calls;   /* ordinary generate calls (mixing schedule) */
@@ -262,6 +264,32 @@ mix_due(struct qt_drbg *d, int64_t now)
     return 0;
 }
 
+/* Counts fork(2)s in this process image (pthread_atfork child handler,
+ * unregistered by glibc if the module is unloaded): check_fork compares
+ * getpid() only when it moved.  A child made without fork(2) (raw clone) is
+ * still caught by OpenSSL's own per-generate fork check and the pipeline's
+ * pid check, which reseed from the QRNG in the child. */
+static atomic_uint fork_gen;
+static atomic_int fork_hooked; /* the handler is registered */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+}
+
+static void
+register_fork_handler(void)
+{
+    if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
+        /* check_fork then compares getpid() on every call */
+        qt_log(QT_LOG_WARN, "drbg: pthread_atfork failed; checking the pid on every call");
+        return;
+    }
+    atomic_store(&fork_hooked, 1);
+}
+
 /* Reseeds the primary with prediction resistance (fresh QRNG entropy). */
 static qt_rc
 reseed_primary(struct qt_drbg *d)
@@ -315,14 +343,19 @@ check_source(struct qt_drbg *d)
 static qt_rc
 check_fork(struct qt_drbg *d)
 {
-    int now = (int)getpid();
-    int was = atomic_load(&d->pid);
+    unsigned gen = atomic_load(&fork_gen);
+    int now;
 
-    if (now == was) {
+    /* No fork(2) since the last check: no syscall on the per-call path */
+    if (gen == atomic_load(&d->fork_gen_seen) && atomic_load(&fork_hooked)) {
         return QT_OK;
     }
-    QT_TRY(reseed_primary(d));
-    atomic_store(&d->pid, now);
+    now = (int)getpid();
+    if (now != atomic_load(&d->pid)) {
+        QT_TRY(reseed_primary(d));
+        atomic_store(&d->pid, now);
+    }
+    atomic_store(&d->fork_gen_seen, gen);
     return QT_OK;
 }
 
@@ -507,7 +540,10 @@ qt_drbg_new(struct qt_ent_pipeline *p, const struct qt_conf *conf, struct qt_drb
     d->pipe = p;
     d->mix_os = conf->mix_os_entropy;
     d->full_entropy = conf->full_entropy;
+    (void)pthread_once(&fork_once, register_fork_handler);
     atomic_init(&d->pid, (int)getpid());
+    /* one past the count: the first call compares the pid */
+    atomic_init(&d->fork_gen_seen, atomic_load(&fork_gen) - 1u);
     atomic_init(&d->seeded_ms, now_ms());
     atomic_init(&d->addin_counter, 0);
     atomic_init(&d->gen_calls, 0);
