@@ -74,7 +74,8 @@
  * whenever a fork(2) happened since its last check (pthread_atfork counter,
  * so the common call makes no syscall) and, in a child, reseeds the primary
  * with prediction resistance before any output (the pipeline re-opens the
- * device in the child); that reseed's additional input carries the pid.  A child therefore never emits the parent's stream.
+ * device in the child); that reseed's additional input carries the pid.
+ * A child therefore never emits the parent's stream.
  *
  * Fail closed.  When QRNG-SEED cannot deliver, OpenSSL's DRBG refuses to
  * generate; qt_drbg_generate then wipes the caller's buffer and returns the
