@@ -250,7 +250,8 @@ static qt_rc
 append(struct qt_slot *s, struct qt_att_event *e)
 {
     struct qt_ks_token_info ti;
-    struct qt_att_key *k = NULL;
+    struct qt_att_key *k = NULL; /* health records only: see below */
+    const struct qt_att_key *signer;
     char *prev = NULL, *jws = NULL;
     uint64_t seq = 0;
     OSSL_LIB_CTX *lc;
@@ -262,15 +263,25 @@ append(struct qt_slot *s, struct qt_att_event *e)
      * it is signed in OpenSSL's default context (the ECDSA nonce comes from
      * the OS; no key is made there: the key must already exist). */
     health = e->type == QT_ATT_EV_HEALTH_FAILURE;
-    lc = qt_mod->drbg != NULL && !health ? qt_drbg_libctx(qt_mod->drbg) : NULL;
-    if ((rc = qt_ks_token_info(s->tok, &ti)) != QT_OK ||
-        (rc = qt_att_key_open_conf(&qt_mod->conf, lc, !health, &k)) != QT_OK) {
+    if ((rc = qt_ks_token_info(s->tok, &ti)) != QT_OK) {
         return rc;
     }
+    if (health) {
+        if ((rc = qt_att_key_open_conf(&qt_mod->conf, NULL, 0, &k)) != QT_OK) {
+            return rc;
+        }
+    } else if (qt_mod->att_key == NULL) {
+        /* Opened (unsealed) once per C_Initialize, kept for later events. */
+        lc = qt_mod->drbg != NULL ? qt_drbg_libctx(qt_mod->drbg) : NULL;
+        if ((rc = qt_att_key_open_conf(&qt_mod->conf, lc, 1, &qt_mod->att_key)) != QT_OK) {
+            return rc;
+        }
+    }
+    signer = health ? k : qt_mod->att_key;
     e->token_serial = ti.serial;
     e->token_label = ti.label;
     if ((rc = qt_ks_log_tail(s->tok, &seq, &prev)) == QT_OK &&
-        (rc = qt_att_record_build(k, prev, seq + 1, e, &jws)) == QT_OK) {
+        (rc = qt_att_record_build(signer, prev, seq + 1, e, &jws)) == QT_OK) {
         rc = qt_ks_log_append(s->tok, seq + 1, jws);
     }
     free(prev);

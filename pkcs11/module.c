@@ -55,6 +55,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../attest/att.h"
 #include "../src/common/log.h"
 #include "../src/drbg/drbg.h"
 #include "../src/entropy/ent.h"
@@ -389,6 +390,7 @@ module_free_locked(struct qt_module *m)
     qt_map_clear(&m->sessions);
     qt_map_clear(&m->objects);
     qt_map_clear(&m->token_handles);
+    qt_att_key_free(m->att_key);
     qt_drbg_free(m->drbg);
     qt_ent_pipeline_free(m->pipe);
     __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);

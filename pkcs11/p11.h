@@ -46,6 +46,8 @@
 #include "../src/common/err.h"
 #include "pkcs11-3.h"
 
+struct qt_att_key;
+
 #define QT_P11_MANUFACTURER "qtoken"
 #define QT_P11_MIN_PIN 4u
 #define QT_P11_MAX_PIN 255u
@@ -218,6 +220,7 @@ struct qt_module {
     struct qt_ent_pipeline *pipe; /* NULL while the device is unusable */
     int health_failed;            /* a health-failure record was written, no recovery yet */
     struct qt_drbg *drbg;         /* NULL while the device is unusable */
+    struct qt_att_key *att_key;   /* attestation key, opened at the first event (events.c) */
     struct qt_slot **slots;
     size_t nslots;
     struct qt_map sessions;      /* CK_SESSION_HANDLE -> struct qt_session */
