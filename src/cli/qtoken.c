@@ -19,7 +19,8 @@ static const struct command commands[] = {
     {"attest", qt_cmd_attest, "attest pubkey | export | verify | show | key"},
     {"ceremony", qt_cmd_ceremony, "ceremony root-ca | verify: CA root key ceremony"},
     {"monitor", qt_cmd_monitor, "monitor: Prometheus metrics endpoint"},
-    {"bench", qt_cmd_bench, "bench entropy: benchmarks (keystore, PKCS#11: meson test --suite bench)"},
+    {"bench", qt_cmd_bench,
+     "bench entropy: benchmarks (keystore, PKCS#11: meson test --suite bench)"},
 };
 
 static void
