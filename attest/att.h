@@ -286,10 +286,10 @@ void qt_att_payload_print(const char *payload, FILE *f);
 /* Issues an X.509 v3 certificate for pub: subject CN=<label> (or the
  * fingerprint when label is NULL/empty), serialNumber=<token serial>,
  * O=qtoken attested key, OU=<entropy_ou> (if not NULL: where the key's
- * randomness came from, qt_att_payload_entropy_summary); issuer = qt_att_key_issuer_cert(); validity
- * `days` (1..36500) from now; random 128-bit serial from k's libctx;
- * basicConstraints CA:FALSE; the record-hash extension with the 32 bytes
- * of rec_hash_hex; signed by the attestation key.  *out owned by caller. */
+ * randomness came from, qt_att_payload_entropy_summary); issuer = qt_att_key_issuer_cert();
+ * validity `days` (1..36500) from now; random 128-bit serial from k's libctx; basicConstraints
+ * CA:FALSE; the record-hash extension with the 32 bytes of rec_hash_hex; signed by the attestation
+ * key.  *out owned by caller. */
 qt_rc qt_att_cert_issue(const struct qt_att_key *k, EVP_PKEY *pub, const char *label,
                         const char *token_serial, const char *entropy_ou, const char *rec_hash_hex,
                         int days, X509 **out) QT_MUST_CHECK;

@@ -483,8 +483,8 @@ static EVP_PKEY *
 generate(OSSL_LIB_CTX *libctx, enum qt_att_key_type type)
 {
     int ed = type == QT_ATT_KEY_ED25519;
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(libctx, ed ? "1.3.101.112" : "1.2.840.10045.2.1",
-                                                    NULL);
+    EVP_PKEY_CTX *pctx =
+        EVP_PKEY_CTX_new_from_name(libctx, ed ? "1.3.101.112" : "1.2.840.10045.2.1", NULL);
     EVP_PKEY *pkey = NULL;
 
     if (pctx != NULL && EVP_PKEY_keygen_init(pctx) > 0 &&

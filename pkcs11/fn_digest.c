@@ -75,7 +75,8 @@ digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen)
         goto out;
     }
     op->stage = QT_STAGE_UPDATE;
-    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_digest_update(c->digest, in, (size_t)inlen)), 1);
+    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_digest_update(c->digest, in, (size_t)inlen)),
+                        1);
 out:
     qt_opctx_leave(s);
     return rv;

@@ -83,7 +83,8 @@ relock(CK_SESSION_HANDLE h, struct qt_session **s, int *locked, const struct qt_
         return rv;
     }
     *locked = 1;
-    if ((rv = qt_session_get_inlock(h, s)) != CKR_OK || (rv = qt_object_may_create_inlock(*s, a)) != CKR_OK) {
+    if ((rv = qt_session_get_inlock(h, s)) != CKR_OK ||
+        (rv = qt_object_may_create_inlock(*s, a)) != CKR_OK) {
         return rv;
     }
     return b != NULL ? qt_object_may_create_inlock(*s, b) : CKR_OK;
@@ -227,7 +228,8 @@ generate_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl, 
         rv = CKR_ATTRIBUTE_VALUE_INVALID;
         goto out;
     }
-    if ((rv = qt_object_may_create_inlock(s, &a)) != CKR_OK || (rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
+    if ((rv = qt_object_may_create_inlock(s, &a)) != CKR_OK ||
+        (rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
         goto out;
     }
     qt_unlock();
@@ -330,7 +332,8 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
             CKR_OK) {
         goto out;
     }
-    if ((rv = qt_object_may_create_inlock(s, &pub)) != CKR_OK || (rv = qt_object_may_create_inlock(s, &priv)) != CKR_OK) {
+    if ((rv = qt_object_may_create_inlock(s, &pub)) != CKR_OK ||
+        (rv = qt_object_may_create_inlock(s, &priv)) != CKR_OK) {
         goto out;
     }
     if (kt == CKK_RSA) {

@@ -146,7 +146,8 @@ verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR s
         rv = qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);
         goto out;
     }
-    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)), 0);
+    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)),
+                        0);
 out:
     qt_opctx_leave(s);
     return rv;
@@ -175,7 +176,8 @@ verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
         rv = qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);
         goto out;
     }
-    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)), 0);
+    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)),
+                        0);
 out:
     qt_opctx_leave(s);
     return rv;

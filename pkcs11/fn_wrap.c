@@ -405,7 +405,8 @@ derive_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hb, CK_A
         (rv = qt_attr_build(QT_ORIGIN_DERIVE, &base, tmpl, n, so_session(s), &a)) != CKR_OK) {
         goto out;
     }
-    if ((rv = qt_object_may_create_inlock(s, &a)) != CKR_OK || (rv = qt_key_get_inlock(bo, &ba, &bref)) != CKR_OK) {
+    if ((rv = qt_object_may_create_inlock(s, &a)) != CKR_OK ||
+        (rv = qt_key_get_inlock(bo, &ba, &bref)) != CKR_OK) {
         goto out;
     }
     rc = qt_crypto_ecdh_derive(bref->key, p->pPublicData, (size_t)p->ulPublicDataLen, &z);

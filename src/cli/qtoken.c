@@ -12,7 +12,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"device", qt_cmd_device, "device info | selftest | capture: inspect and test the entropy device"},
+    {"device", qt_cmd_device,
+     "device info | selftest | capture: inspect and test the entropy device"},
     {"random", qt_cmd_random, "random --bytes N: bytes from the health-gated QRNG pipeline"},
     {"status", qt_cmd_status, "status: entropy pipeline counters shared by every process"},
     {"token", qt_cmd_token, "token list | init | check | rekey | backup | restore"},

@@ -272,7 +272,8 @@ as_payloads(const char *text, size_t len)
         qt_att_payload_print(payload, devnull);
         free(payload);
     }
-    if (qt_att_log_find_key(&log, "0000000000000000000000000000000000000000000000000000000000000000",
+    if (qt_att_log_find_key(&log,
+                            "0000000000000000000000000000000000000000000000000000000000000000",
                             &idx, &found) == QT_OK) {
         fuzz_check(idx < log.n);
     }

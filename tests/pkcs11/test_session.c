@@ -301,7 +301,8 @@ Test(session, wrong_pins_are_attested_with_user_and_lock)
     cr_assert_eq(p11t_count_with(&log, "\"event\":\"pin-locked\"", "\"user\":\"user\"",
                             "\"pin_failures\":10,"),
                  1);
-    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"user\"", NULL), 11);
+    cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", "\"user\":\"user\"", NULL),
+                 11);
     /* every record has a user now: none of the old user-less kind */
     cr_assert_eq(p11t_count_with(&log, "\"event\":\"login-failure\"", NULL, NULL), 21);
     p11t_free_log(&log);
