@@ -3,7 +3,7 @@
 # but only when something is missing (so a prepared machine does no network I/O).
 set -euo pipefail
 PKGS=(
-  build-essential meson ninja-build pkg-config python3
+  build-essential meson ninja-build pkg-config python3 curl xxd
   libssl-dev openssl libsqlite3-dev sqlite3 libargon2-dev libjson-c-dev libinih-dev
   libmicrohttpd-dev libp11-kit-dev p11-kit libcriterion-dev libnss3-dev
   softhsm2 opensc libengine-pkcs11-openssl gnutls-bin python3-pykcs11
