@@ -19,16 +19,9 @@ cipher_single(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULON
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, kind, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, kind, 0, (in != NULL || inlen == 0) && outlen != NULL, &s, &op,
+                                  &c)) != CKR_OK) {
         return rv;
-    }
-    if ((in == NULL && inlen > 0) || outlen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_UPDATE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     n = out == NULL ? 0 : (size_t)*outlen;
     rc = qt_crypto_cipher_oneshot(c->cipher, in, (size_t)inlen, out, &n);
@@ -59,20 +52,9 @@ cipher_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULON
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, kind, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, kind, 1, (in != NULL || inlen == 0) && outlen != NULL, &s, &op,
+                                  &c)) != CKR_OK) {
         return rv;
-    }
-    if ((in == NULL && inlen > 0) || outlen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (c->single_only) {
-        rv = qt_opctx_after(op, CKR_FUNCTION_NOT_SUPPORTED, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     n = out == NULL ? 0 : (size_t)*outlen;
     rc = qt_crypto_cipher_update(c->cipher, in, (size_t)inlen, out, &n);
@@ -83,7 +65,6 @@ cipher_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULON
         op->stage = QT_STAGE_UPDATE;
     }
     rv = qt_opctx_after(op, qt_opctx_enc_rv(rc, kind == QT_OP_ENCRYPT), 1);
-out:
     qt_opctx_leave(s);
     return rv;
 }
@@ -98,20 +79,8 @@ cipher_final(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR out, CK_ULON
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, kind, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, kind, 1, outlen != NULL, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if (outlen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (c->single_only) {
-        rv = qt_opctx_after(op, CKR_FUNCTION_NOT_SUPPORTED, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     n = out == NULL ? 0 : (size_t)*outlen;
     rc = qt_crypto_cipher_final(c->cipher, out, &n);

@@ -25,16 +25,9 @@ digest_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR o
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_DIGEST, 0, (in != NULL || inlen == 0) && outlen != NULL,
+                                  &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((in == NULL && inlen > 0) || outlen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_UPDATE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     need = qt_crypto_hash_len(qt_params_hash_of_mech(op->mech));
     if (out == NULL || *outlen < need) {
@@ -63,21 +56,13 @@ digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen)
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_DIGEST, 1, in != NULL || inlen == 0, &s, &op, &c)) !=
+        CKR_OK) {
         return rv;
-    }
-    if (in == NULL && inlen > 0) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     op->stage = QT_STAGE_UPDATE;
     rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_digest_update(c->digest, in, (size_t)inlen)),
                         1);
-out:
     qt_opctx_leave(s);
     return rv;
 }
@@ -143,16 +128,8 @@ digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_DIGEST, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_DIGEST, 1, outlen != NULL, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if (outlen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     n = out == NULL ? 0 : (size_t)*outlen;
     rc = qt_crypto_digest_final(c->digest, out, &n);
@@ -160,7 +137,6 @@ digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outlen)
         *outlen = (CK_ULONG)n;
     }
     rv = qt_opctx_after(op, qt_opctx_sig_rv(rc), out == NULL);
-out:
     qt_opctx_leave(s);
     return rv;
 }

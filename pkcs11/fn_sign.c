@@ -20,16 +20,9 @@ sign_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR sig
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_SIGN, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_SIGN, 0, (in != NULL || inlen == 0) && siglen != NULL,
+                                  &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((in == NULL && inlen > 0) || siglen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_UPDATE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     need = qt_crypto_sign_len(c->sign);
     if (sig == NULL || *siglen < need) {
@@ -59,24 +52,11 @@ sv_update(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_BYTE_PTR in, CK_ULONG in
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_opctx_enter(h, kind, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, kind, 1, in != NULL || inlen == 0, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if (in == NULL && inlen > 0) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (c->single_only) {
-        rv = qt_opctx_after(op, CKR_FUNCTION_NOT_SUPPORTED, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     op->stage = QT_STAGE_UPDATE;
     rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_sign_update(c->sign, in, (size_t)inlen)), 1);
-out:
     qt_opctx_leave(s);
     return rv;
 }
@@ -91,20 +71,8 @@ sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_SIGN, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_SIGN, 1, siglen != NULL, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if (siglen == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (c->single_only) {
-        rv = qt_opctx_after(op, CKR_FUNCTION_NOT_SUPPORTED, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_SINGLE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     n = sig == NULL ? 0 : (size_t)*siglen;
     rc = qt_crypto_sign_final(c->sign, sig, &n);
@@ -112,7 +80,6 @@ sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
         *siglen = (CK_ULONG)n;
     }
     rv = qt_opctx_after(op, qt_opctx_sig_rv(rc), sig == NULL);
-out:
     qt_opctx_leave(s);
     return rv;
 }
@@ -127,16 +94,9 @@ verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR s
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_VERIFY, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_VERIFY, 0, (in != NULL || inlen == 0) && sig != NULL, &s,
+                                  &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if ((in == NULL && inlen > 0) || sig == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (op->stage == QT_STAGE_UPDATE) {
-        rv = qt_opctx_after(op, CKR_OPERATION_ACTIVE, 0);
-        goto out;
     }
     if ((rc = qt_crypto_sign_update(c->sign, in, (size_t)inlen)) != QT_OK) {
         rv = qt_opctx_after(op, qt_opctx_sig_rv(rc), 0);
@@ -161,16 +121,8 @@ verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
     struct qt_op *op;
     CK_RV rv;
 
-    if ((rv = qt_opctx_enter(h, QT_OP_VERIFY, &s, &op, &c)) != CKR_OK) {
+    if ((rv = qt_opctx_enter_call(h, QT_OP_VERIFY, 1, sig != NULL, &s, &op, &c)) != CKR_OK) {
         return rv;
-    }
-    if (sig == NULL) {
-        rv = qt_opctx_after(op, CKR_ARGUMENTS_BAD, 0);
-        goto out;
-    }
-    if (c->single_only) {
-        rv = qt_opctx_after(op, CKR_FUNCTION_NOT_SUPPORTED, 0);
-        goto out;
     }
     if ((size_t)siglen != qt_crypto_sign_len(c->sign)) {
         rv = qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);

@@ -246,6 +246,29 @@ qt_opctx_enter(CK_SESSION_HANDLE h, enum qt_op_kind kind, struct qt_session **s,
     return rv;
 }
 
+CK_RV
+qt_opctx_enter_call(CK_SESSION_HANDLE h, enum qt_op_kind kind, int multi, int args_ok,
+                    struct qt_session **s, struct qt_op **op, struct op_ctx **c)
+{
+    CK_RV rv;
+
+    if ((rv = qt_opctx_enter(h, kind, s, op, c)) != CKR_OK) {
+        return rv;
+    }
+    if (!args_ok) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else if (multi && (*c)->single_only) {
+        rv = CKR_FUNCTION_NOT_SUPPORTED;
+    } else if ((*op)->stage == (multi ? QT_STAGE_SINGLE : QT_STAGE_UPDATE)) {
+        rv = CKR_OPERATION_ACTIVE;
+    }
+    if (rv != CKR_OK) {
+        rv = qt_opctx_after(*op, rv, 0);
+        qt_opctx_leave(*s);
+    }
+    return rv;
+}
+
 void
 qt_opctx_leave(struct qt_session *s)
 {

@@ -33,6 +33,18 @@ CK_RV qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR 
  * drops the module lock; CKR_OPERATION_NOT_INITIALIZED if none. */
 CK_RV qt_opctx_enter(CK_SESSION_HANDLE h, enum qt_op_kind kind, struct qt_session **s,
                      struct qt_op **op, struct op_ctx **c);
+/* qt_opctx_enter, then the checks that open every data call, in this
+ * order; a refusal ends the operation, drops the session again and is
+ * returned:
+ *  - args_ok false: CKR_ARGUMENTS_BAD;
+ *  - a multi-part call (multi: Update, Final) on a single-part-only
+ *    mechanism: CKR_FUNCTION_NOT_SUPPORTED;
+ *  - mixed styles, a multi-part call after a single-part length query or a
+ *    single-part call after an update: CKR_OPERATION_ACTIVE.
+ * On CKR_OK the caller holds the operation and releases it with
+ * qt_opctx_leave. */
+CK_RV qt_opctx_enter_call(CK_SESSION_HANDLE h, enum qt_op_kind kind, int multi, int args_ok,
+                          struct qt_session **s, struct qt_op **op, struct op_ctx **c);
 void qt_opctx_leave(struct qt_session *s);
 /* Ends op unless rv keeps it (CKR_BUFFER_TOO_SMALL; CKR_OK with keep). */
 CK_RV qt_opctx_after(struct qt_op *op, CK_RV rv, int keep);
