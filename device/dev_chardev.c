@@ -39,12 +39,7 @@
 
 struct chardev {
     struct qt_dev base;
-    int fd;
-    struct qt_dev_fdid id;
-    struct qt_dev_dec dec;
-    double h;
-    char path[QT_DEV_PATH_MAX];
-    char serial[64];
+    struct qt_dev_fdsrc src;
 };
 
 /* Waits until fd is readable or the deadline passes.  QT_OK when a read is
@@ -96,20 +91,20 @@ chardev_read(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout
     QT_ENSURE_REF(got);
     QT_ENSURE(n > 0 && timeout_ms >= 0, QT_E_ARG);
     *got = 0;
-    QT_TRY(qt_dev_fdid_check(c->fd, &c->id));
+    QT_TRY(qt_dev_fdid_check(c->src.fd, &c->src.id));
     deadline = qt_dev_now_ms() + timeout_ms;
     for (;;) {
-        size_t want = qt_dev_dec_want(&c->dec, n, sizeof(buf));
+        size_t want = qt_dev_dec_want(&c->src.dec, n, sizeof(buf));
         ssize_t r;
         size_t k;
 
         /* After the first attempt, each further one waits for data first. */
         if (tried > 0) {
-            QT_TRY(wait_readable(c->fd, deadline, hup_seen));
-            QT_TRY(qt_dev_fdid_check(c->fd, &c->id));
+            QT_TRY(wait_readable(c->src.fd, deadline, hup_seen));
+            QT_TRY(qt_dev_fdid_check(c->src.fd, &c->src.id));
         }
         tried++;
-        r = read(c->fd, buf, want);
+        r = read(c->src.fd, buf, want);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 /* A device without poll support reports "readable" at
@@ -123,7 +118,7 @@ chardev_read(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout
             if (errno == EINTR) {
                 continue;
             }
-            qt_log(QT_LOG_WARN, "chardev %s: read: %s", c->path, strerror(errno));
+            qt_log(QT_LOG_WARN, "chardev %s: read: %s", c->src.path, strerror(errno));
             return QT_E_IO;
         }
         if (r == 0) {
@@ -131,7 +126,7 @@ chardev_read(struct qt_dev *d, uint16_t *out, size_t n, size_t *got, int timeout
             continue;
         }
         hup_seen = 0;
-        k = qt_dev_dec_run(&c->dec, buf, (size_t)r, out);
+        k = qt_dev_dec_run(&c->src.dec, buf, (size_t)r, out);
         /* Raw samples feed keys: no copy left on the stack. */
         qt_wipe(buf, (size_t)r);
         if (k > 0) {
@@ -148,13 +143,13 @@ chardev_info(const struct qt_dev *d, struct qt_dev_info *out)
     const struct chardev *c = (const struct chardev *)d;
 
     (void)snprintf(out->type, sizeof(out->type), "chardev");
-    (void)snprintf(out->serial, sizeof(out->serial), "%s", c->serial);
-    out->bits = c->dec.bits;
-    out->h_declared = c->h;
+    (void)snprintf(out->serial, sizeof(out->serial), "%s", c->src.serial);
+    out->bits = c->src.dec.bits;
+    out->h_declared = c->src.h;
     out->simulated = 0;
     (void)snprintf(out->detail, sizeof(out->detail), "%s %.200s bits=%u h=%g",
-                   c->id.type == S_IFIFO ? "fifo" : "character device", c->path, c->dec.bits,
-                   c->h);
+                   c->src.id.type == S_IFIFO ? "fifo" : "character device", c->src.path,
+                   c->src.dec.bits, c->src.h);
 }
 
 static void
@@ -165,9 +160,7 @@ chardev_close(struct qt_dev *d)
     if (c == NULL) {
         return;
     }
-    if (c->fd >= 0) {
-        (void)close(c->fd);
-    }
+    qt_dev_fdsrc_close(&c->src);
     qt_wipe(c, sizeof(*c)); /* a pending half sample */
     free(c);
 }
@@ -175,10 +168,14 @@ chardev_close(struct qt_dev *d)
 static qt_rc
 chardev_open(const char *args, struct qt_dev **out)
 {
+    static const struct qt_dev_fdsrc_kind kind = {
+        .name = "chardev",
+        .serial_prefix = "CHR",
+        .oflags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+        .types = {S_IFCHR, S_IFIFO, 0},
+        .type_err = "not a character device or FIFO",
+    };
     struct chardev *c = NULL;
-    char canon[QT_DEV_PATH_MAX + 64];
-    unsigned bits = 0;
-    double h = 0.0;
     qt_rc rc;
 
     QT_ENSURE_REF(args);
@@ -187,32 +184,11 @@ chardev_open(const char *args, struct qt_dev **out)
         return QT_E_NOMEM;
     }
     c->base.ops = &qt_dev_chardev_ops;
-    c->fd = -1;
-    if ((rc = qt_dev_spec_fd(args, c->path, sizeof(c->path), &bits, &h)) != QT_OK) {
+    if ((rc = qt_dev_fdsrc_open(&c->src, args, &kind)) != QT_OK) {
         goto out;
     }
-    c->h = h;
-    qt_dev_dec_init(&c->dec, bits);
-    c->fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (c->fd < 0) {
-        qt_log(QT_LOG_WARN, "chardev %s: open: %s", c->path, strerror(errno));
-        rc = QT_E_IO;
-        goto out;
-    }
-    if ((rc = qt_dev_fdid_take(c->fd, &c->id)) != QT_OK) {
-        goto out;
-    }
-    if (c->id.type != S_IFCHR && c->id.type != S_IFIFO) {
-        qt_log(QT_LOG_WARN, "chardev %s: not a character device or FIFO", c->path);
-        rc = QT_E_CONFIG;
-        goto out;
-    }
-    (void)snprintf(canon, sizeof(canon), "chardev|%s|%u|%.17g", c->path, bits, h);
-    (void)snprintf(c->serial, sizeof(c->serial), "CHR-%016llx",
-                   (unsigned long long)qt_dev_fnv1a64(canon));
     *out = &c->base;
     c = NULL;
-    rc = QT_OK;
 out:
     chardev_close(c ? &c->base : NULL);
     return rc;

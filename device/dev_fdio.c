@@ -4,13 +4,20 @@
  * capture format (FORMAT.md: one byte per sample for bits <= 8, little-endian
  * 16-bit otherwise, no header), the fd identity check done before every read
  * (s2n's s2n_rand_device_validate: a host may close our fd and reuse its
- * number), and monotonic time for read deadlines.
+ * number), opening and closing the fd with its spec, and monotonic time for
+ * read deadlines.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../src/common/check.h"
+#include "../src/common/log.h"
 #include "dev_priv.h"
 
 void
@@ -84,6 +91,50 @@ qt_dev_fdid_check(int fd, const struct qt_dev_fdid *id)
     QT_ENSURE((st.st_mode & S_IFMT) == id->type, QT_E_DEVICE);
     QT_ENSURE(!S_ISCHR(st.st_mode) || st.st_rdev == id->rdev, QT_E_DEVICE);
     return QT_OK;
+}
+
+qt_rc
+qt_dev_fdsrc_open(struct qt_dev_fdsrc *src, const char *args, const struct qt_dev_fdsrc_kind *kind)
+{
+    char canon[QT_DEV_PATH_MAX + 64];
+    unsigned bits = 0;
+    double h = 0.0;
+    size_t i;
+    qt_rc rc;
+
+    src->fd = -1;
+    QT_TRY(qt_dev_spec_fd(args, src->path, sizeof(src->path), &bits, &h));
+    src->h = h;
+    qt_dev_dec_init(&src->dec, bits);
+    src->fd = open(src->path, kind->oflags);
+    if (src->fd < 0) {
+        qt_log(QT_LOG_WARN, "%s %s: open: %s", kind->name, src->path, strerror(errno));
+        return QT_E_IO;
+    }
+    /* the fd is src's now: plain returns below, qt_dev_fdsrc_close frees it */
+    if ((rc = qt_dev_fdid_take(src->fd, &src->id)) != QT_OK) {
+        return rc;
+    }
+    for (i = 0; kind->types[i] != 0 && kind->types[i] != src->id.type; i++) {
+        /* look for the fd's type */
+    }
+    if (kind->types[i] == 0) {
+        qt_log(QT_LOG_WARN, "%s %s: %s", kind->name, src->path, kind->type_err);
+        return QT_E_CONFIG;
+    }
+    (void)snprintf(canon, sizeof(canon), "%s|%s|%u|%.17g", kind->name, src->path, bits, h);
+    (void)snprintf(src->serial, sizeof(src->serial), "%s-%016" PRIx64, kind->serial_prefix,
+                   qt_dev_fnv1a64(canon));
+    return QT_OK;
+}
+
+void
+qt_dev_fdsrc_close(struct qt_dev_fdsrc *src)
+{
+    if (src->fd >= 0) {
+        (void)close(src->fd);
+    }
+    src->fd = -1;
 }
 
 int64_t

@@ -90,6 +90,35 @@ struct qt_dev_fdid {
 qt_rc qt_dev_fdid_take(int fd, struct qt_dev_fdid *id) QT_MUST_CHECK;
 qt_rc qt_dev_fdid_check(int fd, const struct qt_dev_fdid *id) QT_MUST_CHECK;
 
+/*
+ * What the fd back-ends (chardev, file) both hold, and their shared open:
+ * "PATH,bits=B,h=H" parsed (qt_dev_spec_fd), PATH opened with oflags, the
+ * fd's identity recorded, its file type checked against types[] (0 ends the
+ * list; type_err is logged otherwise), and serial set to
+ * "<serial_prefix>-<16 hex digits>" from "<name>|PATH|B|H".  fd is -1 until
+ * opened; on failure it may stay open: qt_dev_fdsrc_close releases it.
+ */
+struct qt_dev_fdsrc {
+    int fd;
+    struct qt_dev_fdid id;
+    struct qt_dev_dec dec;
+    double h;
+    char path[QT_DEV_PATH_MAX];
+    char serial[64];
+};
+
+struct qt_dev_fdsrc_kind {
+    const char *name;          /* "chardev": log messages and the serial input */
+    const char *serial_prefix; /* "CHR" */
+    int oflags;                /* open() flags */
+    mode_t types[3];           /* accepted S_IFMT values, 0-terminated */
+    const char *type_err;      /* logged when the type is not accepted */
+};
+
+qt_rc qt_dev_fdsrc_open(struct qt_dev_fdsrc *src, const char *args,
+                        const struct qt_dev_fdsrc_kind *kind) QT_MUST_CHECK;
+void qt_dev_fdsrc_close(struct qt_dev_fdsrc *src);
+
 /* Monotonic milliseconds, and a sleep that resumes after EINTR. */
 int64_t qt_dev_now_ms(void);
 void qt_dev_sleep_ms(int64_t ms);
