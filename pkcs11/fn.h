@@ -10,7 +10,23 @@
 #ifndef QT_PKCS11_FN_H
 #define QT_PKCS11_FN_H
 
+#include "../src/common/log.h"
 #include "p11.h"
+
+/* The shell of every entry point below (but C_Initialize, C_Finalize and the
+ * function-list getters): trace the call, name then fmt and its arguments;
+ * the initialisation/fork check (qt_module_check); the call expression;
+ * trace its result; return it. */
+#define QT_ENTRY(name, call, fmt, ...)                                                             \
+    do {                                                                                           \
+        CK_RV rv_;                                                                                 \
+        qt_trace(name " " fmt, __VA_ARGS__);                                                       \
+        if ((rv_ = qt_module_check()) == CKR_OK) {                                                 \
+            rv_ = (call);                                                                          \
+        }                                                                                          \
+        qt_trace(name " -> %s", qt_ckr_name(rv_));                                                 \
+        return rv_;                                                                                \
+    } while (0)
 
 /* general purpose (module.c, fn_general.c) */
 CK_RV qt_C_Initialize(CK_VOID_PTR pInitArgs);

@@ -264,14 +264,8 @@ CK_RV
 qt_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-    CK_RV rv;
-
-    qt_trace("C_GenerateKey session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = generate_key(hSession, pMechanism, pTemplate, ulCount, phKey);
-    }
-    qt_trace("C_GenerateKey -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GenerateKey", generate_key(hSession, pMechanism, pTemplate, ulCount, phKey),
+             "session=%lu", (unsigned long)hSession);
 }
 
 /* ---- C_GenerateKeyPair ------------------------------------------------- */
@@ -421,14 +415,9 @@ qt_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                      CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
                      CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
 {
-    CK_RV rv;
-
-    qt_trace("C_GenerateKeyPair session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = generate_pair(hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
+    QT_ENTRY("C_GenerateKeyPair",
+             generate_pair(hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
                            pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey,
-                           phPrivateKey);
-    }
-    qt_trace("C_GenerateKeyPair -> %s", qt_ckr_name(rv));
-    return rv;
+                           phPrivateKey),
+             "session=%lu", (unsigned long)hSession);
 }

@@ -65,15 +65,8 @@ CK_RV
 qt_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                   CK_OBJECT_HANDLE_PTR phObject)
 {
-    CK_RV rv;
-
-    qt_trace("C_CreateObject session=%lu count=%lu", (unsigned long)hSession,
-             (unsigned long)ulCount);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = create_object(hSession, pTemplate, ulCount, phObject);
-    }
-    qt_trace("C_CreateObject -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_CreateObject", create_object(hSession, pTemplate, ulCount, phObject),
+             "session=%lu count=%lu", (unsigned long)hSession, (unsigned long)ulCount);
 }
 
 /* ---- C_CopyObject ------------------------------------------------------ */
@@ -122,15 +115,8 @@ CK_RV
 qt_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
                 CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject)
 {
-    CK_RV rv;
-
-    qt_trace("C_CopyObject session=%lu object=%lu", (unsigned long)hSession,
-             (unsigned long)hObject);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = copy_object(hSession, hObject, pTemplate, ulCount, phNewObject);
-    }
-    qt_trace("C_CopyObject -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_CopyObject", copy_object(hSession, hObject, pTemplate, ulCount, phNewObject),
+             "session=%lu object=%lu", (unsigned long)hSession, (unsigned long)hObject);
 }
 
 /* ---- C_DestroyObject --------------------------------------------------- */
@@ -194,15 +180,8 @@ out:
 CK_RV
 qt_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
-    CK_RV rv;
-
-    qt_trace("C_DestroyObject session=%lu object=%lu", (unsigned long)hSession,
-             (unsigned long)hObject);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = destroy_object(hSession, hObject);
-    }
-    qt_trace("C_DestroyObject -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_DestroyObject", destroy_object(hSession, hObject), "session=%lu object=%lu",
+             (unsigned long)hSession, (unsigned long)hObject);
 }
 
 /* ---- C_GetObjectSize --------------------------------------------------- */
@@ -245,15 +224,8 @@ out:
 CK_RV
 qt_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetObjectSize session=%lu object=%lu", (unsigned long)hSession,
-             (unsigned long)hObject);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = object_size(hSession, hObject, pulSize);
-    }
-    qt_trace("C_GetObjectSize -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetObjectSize", object_size(hSession, hObject, pulSize), "session=%lu object=%lu",
+             (unsigned long)hSession, (unsigned long)hObject);
 }
 
 /* ---- C_GetAttributeValue / C_SetAttributeValue ------------------------ */
@@ -292,15 +264,9 @@ CK_RV
 qt_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                        CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetAttributeValue session=%lu object=%lu count=%lu", (unsigned long)hSession,
-             (unsigned long)hObject, (unsigned long)ulCount);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_attribute_value(hSession, hObject, pTemplate, ulCount);
-    }
-    qt_trace("C_GetAttributeValue -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetAttributeValue", get_attribute_value(hSession, hObject, pTemplate, ulCount),
+             "session=%lu object=%lu count=%lu", (unsigned long)hSession, (unsigned long)hObject,
+             (unsigned long)ulCount);
 }
 
 static CK_RV
@@ -349,15 +315,9 @@ CK_RV
 qt_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                        CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_SetAttributeValue session=%lu object=%lu count=%lu", (unsigned long)hSession,
-             (unsigned long)hObject, (unsigned long)ulCount);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = set_attribute_value(hSession, hObject, pTemplate, ulCount);
-    }
-    qt_trace("C_SetAttributeValue -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_SetAttributeValue", set_attribute_value(hSession, hObject, pTemplate, ulCount),
+             "session=%lu object=%lu count=%lu", (unsigned long)hSession, (unsigned long)hObject,
+             (unsigned long)ulCount);
 }
 
 /* ---- C_FindObjects* ---------------------------------------------------- */
@@ -425,15 +385,8 @@ out:
 CK_RV
 qt_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_FindObjectsInit session=%lu count=%lu", (unsigned long)hSession,
-             (unsigned long)ulCount);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = find_init(hSession, pTemplate, ulCount);
-    }
-    qt_trace("C_FindObjectsInit -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_FindObjectsInit", find_init(hSession, pTemplate, ulCount), "session=%lu count=%lu",
+             (unsigned long)hSession, (unsigned long)ulCount);
 }
 
 static CK_RV
@@ -474,15 +427,8 @@ CK_RV
 qt_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
                  CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_FindObjects session=%lu max=%lu", (unsigned long)hSession,
-             (unsigned long)ulMaxObjectCount);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = find_objects(hSession, phObject, ulMaxObjectCount, pulObjectCount);
-    }
-    qt_trace("C_FindObjects -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_FindObjects", find_objects(hSession, phObject, ulMaxObjectCount, pulObjectCount),
+             "session=%lu max=%lu", (unsigned long)hSession, (unsigned long)ulMaxObjectCount);
 }
 
 static CK_RV
@@ -512,12 +458,5 @@ out:
 CK_RV
 qt_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
-    CK_RV rv;
-
-    qt_trace("C_FindObjectsFinal session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = find_final(hSession);
-    }
-    qt_trace("C_FindObjectsFinal -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_FindObjectsFinal", find_final(hSession), "session=%lu", (unsigned long)hSession);
 }

@@ -63,15 +63,8 @@ generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 CK_RV
 qt_C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_GenerateRandom session=%lu len=%lu", (unsigned long)hSession,
-             (unsigned long)ulRandomLen);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = generate_random(hSession, pRandomData, ulRandomLen);
-    }
-    qt_trace("C_GenerateRandom -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GenerateRandom", generate_random(hSession, pRandomData, ulRandomLen),
+             "session=%lu len=%lu", (unsigned long)hSession, (unsigned long)ulRandomLen);
 }
 
 static CK_RV
@@ -103,13 +96,6 @@ out:
 CK_RV
 qt_C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_SeedRandom session=%lu len=%lu", (unsigned long)hSession,
-             (unsigned long)ulSeedLen);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = seed_random(hSession, pSeed, ulSeedLen);
-    }
-    qt_trace("C_SeedRandom -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_SeedRandom", seed_random(hSession, pSeed, ulSeedLen), "session=%lu len=%lu",
+             (unsigned long)hSession, (unsigned long)ulSeedLen);
 }

@@ -54,16 +54,10 @@ CK_RV
 qt_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify,
                  CK_SESSION_HANDLE_PTR phSession)
 {
-    CK_RV rv;
-
     (void)pApplication; /* no notifications are ever sent */
     (void)Notify;
-    qt_trace("C_OpenSession slot=%lu flags=0x%lx", (unsigned long)slotID, (unsigned long)flags);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = open_session(slotID, flags, phSession);
-    }
-    qt_trace("C_OpenSession -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_OpenSession", open_session(slotID, flags, phSession), "slot=%lu flags=0x%lx",
+             (unsigned long)slotID, (unsigned long)flags);
 }
 
 static CK_RV
@@ -85,14 +79,7 @@ close_session(CK_SESSION_HANDLE h)
 CK_RV
 qt_C_CloseSession(CK_SESSION_HANDLE hSession)
 {
-    CK_RV rv;
-
-    qt_trace("C_CloseSession session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = close_session(hSession);
-    }
-    qt_trace("C_CloseSession -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_CloseSession", close_session(hSession), "session=%lu", (unsigned long)hSession);
 }
 
 static CK_RV
@@ -128,14 +115,7 @@ out:
 CK_RV
 qt_C_CloseAllSessions(CK_SLOT_ID slotID)
 {
-    CK_RV rv;
-
-    qt_trace("C_CloseAllSessions slot=%lu", (unsigned long)slotID);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = close_all(slotID);
-    }
-    qt_trace("C_CloseAllSessions -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_CloseAllSessions", close_all(slotID), "slot=%lu", (unsigned long)slotID);
 }
 
 static CK_RV
@@ -164,14 +144,8 @@ session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 CK_RV
 qt_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetSessionInfo session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = session_info(hSession, pInfo);
-    }
-    qt_trace("C_GetSessionInfo -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetSessionInfo", session_info(hSession, pInfo), "session=%lu",
+             (unsigned long)hSession);
 }
 
 static int
@@ -279,14 +253,8 @@ CK_RV
 qt_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
            CK_ULONG ulPinLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_Login session=%lu user=%lu", (unsigned long)hSession, (unsigned long)userType);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = login(hSession, userType, pPin, ulPinLen);
-    }
-    qt_trace("C_Login -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_Login", login(hSession, userType, pPin, ulPinLen), "session=%lu user=%lu",
+             (unsigned long)hSession, (unsigned long)userType);
 }
 
 /* PKCS#11 3.0 5.6 C_LoginUser: qtoken has no user names; a login without
@@ -337,14 +305,7 @@ out:
 CK_RV
 qt_C_Logout(CK_SESSION_HANDLE hSession)
 {
-    CK_RV rv;
-
-    qt_trace("C_Logout session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = logout(hSession);
-    }
-    qt_trace("C_Logout -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_Logout", logout(hSession), "session=%lu", (unsigned long)hSession);
 }
 
 static CK_RV
@@ -379,13 +340,6 @@ session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
 CK_RV
 qt_C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
-    CK_RV rv;
-
-    qt_trace("C_SessionCancel session=%lu flags=0x%lx", (unsigned long)hSession,
-             (unsigned long)flags);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = session_cancel(hSession, flags);
-    }
-    qt_trace("C_SessionCancel -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_SessionCancel", session_cancel(hSession, flags), "session=%lu flags=0x%lx",
+             (unsigned long)hSession, (unsigned long)flags);
 }

@@ -54,14 +54,8 @@ out:
 CK_RV
 qt_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetSlotList present=%u list=%p", (unsigned)tokenPresent, (void *)pSlotList);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_slot_list(tokenPresent, pSlotList, pulCount);
-    }
-    qt_trace("C_GetSlotList -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetSlotList", get_slot_list(tokenPresent, pSlotList, pulCount),
+             "present=%u list=%p", (unsigned)tokenPresent, (void *)pSlotList);
 }
 
 static CK_RV
@@ -98,14 +92,7 @@ out:
 CK_RV
 qt_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetSlotInfo slot=%lu", (unsigned long)slotID);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_slot_info(slotID, pInfo);
-    }
-    qt_trace("C_GetSlotInfo -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetSlotInfo", get_slot_info(slotID, pInfo), "slot=%lu", (unsigned long)slotID);
 }
 
 static CK_RV
@@ -130,14 +117,7 @@ get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 CK_RV
 qt_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetTokenInfo slot=%lu", (unsigned long)slotID);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_token_info(slotID, pInfo);
-    }
-    qt_trace("C_GetTokenInfo -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetTokenInfo", get_token_info(slotID, pInfo), "slot=%lu", (unsigned long)slotID);
 }
 
 static CK_RV
@@ -180,14 +160,8 @@ CK_RV
 qt_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
                       CK_ULONG_PTR pulCount)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetMechanismList slot=%lu", (unsigned long)slotID);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_mech_list(slotID, pMechanismList, pulCount);
-    }
-    qt_trace("C_GetMechanismList -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetMechanismList", get_mech_list(slotID, pMechanismList, pulCount), "slot=%lu",
+             (unsigned long)slotID);
 }
 
 static CK_RV
@@ -225,15 +199,8 @@ out:
 CK_RV
 qt_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
-    CK_RV rv;
-
-    qt_trace("C_GetMechanismInfo slot=%lu mech=0x%lx", (unsigned long)slotID,
-             (unsigned long)type);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = get_mech_info(slotID, type, pInfo);
-    }
-    qt_trace("C_GetMechanismInfo -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_GetMechanismInfo", get_mech_info(slotID, type, pInfo), "slot=%lu mech=0x%lx",
+             (unsigned long)slotID, (unsigned long)type);
 }
 
 /* The label: 32 bytes, blank padded; trailing blanks (and NULs) dropped. */
@@ -327,14 +294,8 @@ out:
 CK_RV
 qt_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
-    CK_RV rv;
-
-    qt_trace("C_InitToken slot=%lu", (unsigned long)slotID);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = init_token(slotID, pPin, ulPinLen, pLabel);
-    }
-    qt_trace("C_InitToken -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_InitToken", init_token(slotID, pPin, ulPinLen, pLabel), "slot=%lu",
+             (unsigned long)slotID);
 }
 
 static CK_RV
@@ -374,14 +335,8 @@ out:
 CK_RV
 qt_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_InitPIN session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = init_pin(hSession, pPin, ulPinLen);
-    }
-    qt_trace("C_InitPIN -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_InitPIN", init_pin(hSession, pPin, ulPinLen), "session=%lu",
+             (unsigned long)hSession);
 }
 
 static CK_RV
@@ -442,14 +397,8 @@ CK_RV
 qt_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
             CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_SetPIN session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = set_pin(hSession, pOldPin, ulOldLen, pNewPin, ulNewLen);
-    }
-    qt_trace("C_SetPIN -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_SetPIN", set_pin(hSession, pOldPin, ulOldLen, pNewPin, ulNewLen), "session=%lu",
+             (unsigned long)hSession);
 }
 
 /* PKCS#11 3.0 5.5 C_WaitForSlotEvent: tokens are never inserted or removed.

@@ -164,14 +164,9 @@ qt_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
              CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
              CK_ULONG_PTR pulWrappedKeyLen)
 {
-    CK_RV rv;
-
-    qt_trace("C_WrapKey session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = wrap_key(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
-    }
-    qt_trace("C_WrapKey -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_WrapKey",
+             wrap_key(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen),
+             "session=%lu", (unsigned long)hSession);
 }
 
 /* Caller template + the unwrapping key's CKA_UNWRAP_TEMPLATE (PKCS#11 3.0
@@ -335,15 +330,10 @@ qt_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen,
                CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-    CK_RV rv;
-
-    qt_trace("C_UnwrapKey session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = unwrap_key(hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen,
-                        pTemplate, ulAttributeCount, phKey);
-    }
-    qt_trace("C_UnwrapKey -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_UnwrapKey",
+             unwrap_key(hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen,
+                        pTemplate, ulAttributeCount, phKey),
+             "session=%lu", (unsigned long)hSession);
 }
 
 /* ---- C_DeriveKey (CKM_ECDH1_DERIVE) ------------------------------------ */
@@ -453,12 +443,7 @@ CK_RV
 qt_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
                CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-    CK_RV rv;
-
-    qt_trace("C_DeriveKey session=%lu", (unsigned long)hSession);
-    if ((rv = qt_module_check()) == CKR_OK) {
-        rv = derive_key(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
-    }
-    qt_trace("C_DeriveKey -> %s", qt_ckr_name(rv));
-    return rv;
+    QT_ENTRY("C_DeriveKey",
+             derive_key(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey),
+             "session=%lu", (unsigned long)hSession);
 }

@@ -52,16 +52,8 @@ CK_RV qt_opctx_after(struct qt_op *op, CK_RV rv, int keep);
 CK_RV qt_opctx_enc_rv(qt_rc rc, int encrypt);
 CK_RV qt_opctx_sig_rv(qt_rc rc);
 
-/* The shell of an entry point: trace, initialisation/fork check, call. */
+/* QT_ENTRY (fn.h) for the data and Init calls, traced with their session. */
 #define ENTRY(name, call, ...)                                                                     \
-    do {                                                                                           \
-        CK_RV rv_;                                                                                 \
-        qt_trace(name " session=%lu", (unsigned long)hSession);                                   \
-        if ((rv_ = qt_module_check()) == CKR_OK) {                                                 \
-            rv_ = call(__VA_ARGS__);                                                               \
-        }                                                                                          \
-        qt_trace(name " -> %s", qt_ckr_name(rv_));                                                 \
-        return rv_;                                                                                \
-    } while (0)
+    QT_ENTRY(name, call(__VA_ARGS__), "session=%lu", (unsigned long)hSession)
 
 #endif
