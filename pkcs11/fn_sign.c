@@ -84,6 +84,18 @@ sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
     return rv;
 }
 
+/* The end of every verification: the signature's length, then the check;
+ * the operation ends either way. */
+static CK_RV
+verify_end(struct qt_op *op, struct op_ctx *c, CK_BYTE_PTR sig, CK_ULONG siglen)
+{
+    if ((size_t)siglen != qt_crypto_sign_len(c->sign)) {
+        return qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);
+    }
+    return qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)),
+                          0);
+}
+
 static CK_RV
 verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR sig,
               CK_ULONG siglen)
@@ -102,12 +114,7 @@ verify_single(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR s
         rv = qt_opctx_after(op, qt_opctx_sig_rv(rc), 0);
         goto out;
     }
-    if ((size_t)siglen != qt_crypto_sign_len(c->sign)) {
-        rv = qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);
-        goto out;
-    }
-    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)),
-                        0);
+    rv = verify_end(op, c, sig, siglen);
 out:
     qt_opctx_leave(s);
     return rv;
@@ -124,13 +131,7 @@ verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
     if ((rv = qt_opctx_enter_call(h, QT_OP_VERIFY, 1, sig != NULL, &s, &op, &c)) != CKR_OK) {
         return rv;
     }
-    if ((size_t)siglen != qt_crypto_sign_len(c->sign)) {
-        rv = qt_opctx_after(op, CKR_SIGNATURE_LEN_RANGE, 0);
-        goto out;
-    }
-    rv = qt_opctx_after(op, qt_opctx_sig_rv(qt_crypto_verify_final(c->sign, sig, (size_t)siglen)),
-                        0);
-out:
+    rv = verify_end(op, c, sig, siglen);
     qt_opctx_leave(s);
     return rv;
 }
