@@ -74,6 +74,7 @@ static unsigned long opt_objects = 10000;
  * 10,000 objects there takes many minutes, so its FindObjects figure is
  * taken among fewer objects by default (which can only favour it). */
 static unsigned long opt_softhsm_objects = 2000;
+static const char *opt_only; /* --only SUBSTR: figures whose name contains it */
 static int opt_strict;
 
 static double
@@ -852,6 +853,7 @@ struct bm_row {
     double v[BM_NMOD];  /* per module */
     CK_RV why[BM_NMOD]; /* CKR when n/a */
     double ref;         /* OpenSSL, NAN if none */
+    int skipped;        /* not selected by --only */
 };
 
 static const struct bm_figure figures[] = {
@@ -981,7 +983,7 @@ usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--qtoken PATH] [--softhsm PATH] [--seconds S] [--min-iter N]\n"
-            "          [--objects N] [--softhsm-objects N] [--rounds N] [--strict]\n"
+            "          [--objects N] [--softhsm-objects N] [--rounds N] [--strict] [--only SUBSTR]\n"
             "  PATH defaults: $QTOKEN_PKCS11_MODULE, /usr/lib/softhsm/libsofthsm2.so\n",
             argv0);
 }
@@ -993,7 +995,7 @@ main(int argc, char **argv)
         {"qtoken", required_argument, NULL, 'q'},  {"softhsm", required_argument, NULL, 's'},
         {"seconds", required_argument, NULL, 't'}, {"min-iter", required_argument, NULL, 'n'},
         {"objects", required_argument, NULL, 'o'}, {"strict", no_argument, NULL, 'S'},
-        {"softhsm-objects", required_argument, NULL, 'O'},
+        {"softhsm-objects", required_argument, NULL, 'O'}, {"only", required_argument, NULL, 'y'},
         {"rounds", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
@@ -1017,6 +1019,7 @@ main(int argc, char **argv)
         case 'n': opt_min_iter = strtoul(optarg, NULL, 10); break;
         case 'o': opt_objects = strtoul(optarg, NULL, 10); break;
         case 'O': opt_softhsm_objects = strtoul(optarg, NULL, 10); break;
+        case 'y': opt_only = optarg; break;
         case 'r': opt_rounds = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'S': opt_strict = 1; break;
         default: usage(argv[0]); return 2;
@@ -1094,6 +1097,11 @@ main(int argc, char **argv)
         int below = 0;
 
         r->fig = f;
+        r->v[0] = r->v[1] = NAN;
+        if (opt_only != NULL && strstr(f->name, opt_only) == NULL) {
+            r->skipped = 1;
+            continue;
+        }
         rounds = f->min_iter != 0 ? 1 : opt_rounds;
         bm_budget = opt_seconds / rounds;
         bm_min = f->min_iter != 0 ? f->min_iter : opt_min_iter;
@@ -1162,11 +1170,12 @@ main(int argc, char **argv)
     for (i = 0; i < BM_NFIG; i++) {
         unsigned j;
 
-        if (figures[i].kind != BM_THREADS) {
+        if (figures[i].kind != BM_THREADS || rows[i].skipped) {
             continue;
         }
         for (j = 0; j < BM_NFIG; j++) {
-            if (figures[j].kind != BM_THREADS && figures[j].op == figures[i].op) {
+            if (figures[j].kind != BM_THREADS && figures[j].op == figures[i].op &&
+                !rows[j].skipped) {
                 printf("# scaling %-26s qtoken x%.2f  softhsm2 x%.2f\n",
                        figures[j].name, rows[i].v[0] / rows[j].v[0],
                        rows[i].v[1] / rows[j].v[1]);
