@@ -157,6 +157,8 @@ cmd_info(int argc, char **argv)
                      ep.drift_block, ep.drift_k, ep.drift_var_floor);
         (void)printf("  start-up:     %llu samples before the first output\n",
                      (unsigned long long)ep.startup_samples);
+        (void)printf("  key draws:    at least %zu new samples per prediction-resistance draw\n",
+                     ep.fresh_samples);
         (void)printf("estimator:      window %zu samples, fails below %.4f bits/sample\n",
                      ep.window, ep.estimate_floor);
         (void)printf("extractor:      %s, eps = 2^-%u\n", extractor_name(ep.extractor),
@@ -188,6 +190,7 @@ cmd_info(int argc, char **argv)
     json_object_object_add(x, "drift_var_floor", json_object_new_double(ep.drift_var_floor));
     json_object_object_add(x, "startup_samples",
                            json_object_new_int64((int64_t)ep.startup_samples));
+    json_object_object_add(x, "fresh_samples", json_object_new_int64((int64_t)ep.fresh_samples));
     json_object_object_add(o, "health", x);
     x = json_object_new_object();
     json_object_object_add(x, "window", json_object_new_int64((int64_t)ep.window));

@@ -120,6 +120,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (IS("entropy", "window")) {
         bad = parse_ulong(value, 1024, 1UL << 24, &u);
         c->window = bad ? c->window : (size_t)u;
+    } else if (IS("entropy", "fresh_samples")) {
+        bad = parse_ulong(value, 1024, 1UL << 24, &u);
+        c->fresh_samples = bad ? c->fresh_samples : (size_t)u;
     } else if (IS("token", "pin_max_failures")) {
         bad = parse_ulong(value, 1, 1000, &u);
         c->pin_max_failures = bad ? c->pin_max_failures : (unsigned)u;
@@ -182,6 +185,7 @@ qt_conf_defaults(struct qt_conf *c)
     c->retries = 0;
     c->estimate_margin = 0.5;
     c->window = 65536;
+    c->fresh_samples = QT_CONF_FRESH_SAMPLES;
     c->pin_max_failures = 10;
     c->min_rsa_bits = 2048;
     c->argon2_memory_kib = 65536;

@@ -40,6 +40,11 @@ enum qt_extractor_kind {
     QT_EXTRACTOR_SHA256 = 1,
 };
 
+/* [entropy] fresh_samples default: new device samples a prediction-
+ * resistance draw (every key generation) reads at least: two APT windows,
+ * so every draw holds one complete adaptive-proportion window. */
+#define QT_CONF_FRESH_SAMPLES 1024u
+
 struct qt_conf {
     char conf_path[QT_CONF_STR];   /* file read, "" if none */
     char store_path[QT_CONF_STR];
@@ -53,6 +58,7 @@ struct qt_conf {
     unsigned retries;
     double estimate_margin;
     size_t window;
+    size_t fresh_samples;
     /* [token] */
     unsigned pin_max_failures;
     unsigned min_rsa_bits;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Memory for secrets.  qt_wipe is the one wipe primitive (OPENSSL_cleanse).
- * qt_secret_alloc returns zeroed, page-backed memory that is mlock()ed and
- * excluded from core dumps on a best-effort basis; qt_secret_free wipes and
- * frees it and is NULL-safe.
+ * qt_secret_alloc returns zeroed memory that is mlock()ed and excluded from
+ * core dumps on a best-effort basis (small requests from a pool of locked
+ * chunks, see mem.c); qt_secret_free wipes and frees it and is NULL-safe.
  */
 #ifndef QT_COMMON_MEM_H
 #define QT_COMMON_MEM_H
@@ -26,6 +26,14 @@ void *qt_secret_alloc(size_t n);
 
 /* Wipes and releases memory from qt_secret_alloc. NULL-safe. */
 void qt_secret_free(void *p, size_t n);
+
+/* Requests of at most this many bytes come from a pool of locked chunks
+ * (one free list per power-of-two size class; freed blocks wiped whole and
+ * reused); larger ones map their own locked pages. */
+#define QT_SECRET_POOL_MAX 2048u
+
+/* Locked chunks the pool has mapped so far (for tests and diagnostics). */
+size_t qt_secret_pool_chunks(void);
 
 /* Allocates s->p with n bytes of secret memory. */
 qt_rc qt_secret_init(struct qt_secret *s, size_t n) QT_MUST_CHECK;

@@ -37,7 +37,7 @@
  * entropy (256 bits).  "Fresh" means read from the device during the
  * request: the pull is marked (qt_seed_src_thread_fresh) and the pipeline
  * discards its buffered output and extracts the seed from new samples only
- * (qt_ent_pipeline_get_fresh: >= QT_ENT_FRESH_MIN_SAMPLES, gated by the
+ * (qt_ent_pipeline_get_fresh: >= params.fresh_samples, gated by the
  * continuous health tests, judged by the estimator with the window they
  * join), so a device that died since the last read fails the request
  * (QT_E_HEALTH or the device error) rather than being served from samples

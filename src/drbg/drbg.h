@@ -31,7 +31,7 @@ OSSL_LIB_CTX *qt_drbg_libctx(struct qt_drbg *d);
 
 /* n random bytes.  prediction_resistance: reseed from the QRNG first, from
  * samples the pipeline reads from the device during the call
- * (qt_ent_pipeline_get_fresh: at least QT_ENT_FRESH_MIN_SAMPLES new samples,
+ * (qt_ent_pipeline_get_fresh: at least params.fresh_samples new samples,
  * each through the continuous health tests; the estimator's verdict on the
  * window they join applies to the source from that window's end, whereas
  * ordinary output waits for the verdict on its whole window).  In

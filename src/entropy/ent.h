@@ -76,7 +76,7 @@ qt_rc qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out,
 
 /* Like get_entropy, but from fresh samples (prediction resistance, key
  * generation): everything buffered is discarded (wiped), then only as many
- * new samples as the n bytes need, and at least QT_ENT_FRESH_MIN_SAMPLES
+ * new samples as the n bytes need, and at least params.fresh_samples
  * (rounded up to whole extractor blocks of params.block_samples; at most
  * one window per round), are read from the device, each through the
  * continuous health tests (RCT, APT, block-repeat, drift) and into the
@@ -89,15 +89,17 @@ qt_rc qt_ent_pipeline_get_entropy(struct qt_ent_pipeline *p, uint8_t *out,
 qt_rc qt_ent_pipeline_get_fresh(struct qt_ent_pipeline *p, uint8_t *out,
                                 size_t n) QT_MUST_CHECK;
 
-/* Minimum new samples a get_fresh/refresh reads: two drift-monitor blocks
- * (QT_ENT_DRIFT_BLOCK, 4096), so every draw spans at least one complete
- * drift verdict as well as whole RCT/APT/block-repeat runs.  The cost of a
- * key generation's reseed is this many device reads (1/8 of the default
- * window). */
-#define QT_ENT_FRESH_MIN_SAMPLES 8192u
+/* The least new samples a get_fresh/refresh reads is params.fresh_samples
+ * ([entropy] fresh_samples, default QT_CONF_FRESH_SAMPLES = 1024: two APT
+ * windows, so every draw holds one complete adaptive-proportion window as
+ * well as whole RCT runs).  The drift monitor's and the estimator's
+ * verdicts (4096- and 65536-sample blocks) apply to the source from their
+ * block's end, like the estimator's always did.  Cost of a key generation's
+ * reseed: this many device reads and tests (~4.5 us at the default on the
+ * sim device). */
 
 /* get_fresh without output: discards the buffered output (wiped) and reads
- * QT_ENT_FRESH_MIN_SAMPLES new samples through the continuous tests (then
+ * params.fresh_samples new samples through the continuous tests (then
  * wiped): a liveness check of the device.  The next get_entropy reads a
  * new window.  Same failures as get_fresh. */
 qt_rc qt_ent_pipeline_refresh(struct qt_ent_pipeline *p) QT_MUST_CHECK;
@@ -142,6 +144,9 @@ struct qt_ent_params {
                                   * drift_k * sqrt(2 var_ref / drift_block) */
     double drift_var_floor;      /* ... var_ref is taken as at least (2^(2H) - 1) / 12 */
     size_t window;               /* estimator window = release unit (samples) */
+    size_t fresh_samples;        /* least new samples a fresh draw reads: conf fresh_samples,
+                                  * at least 2 APT windows, whole extractor blocks, at most
+                                  * a window */
     uint64_t startup_samples;    /* samples tested before the first output (one window) */
     double estimate_floor;       /* fail when a window's estimate < this: h_declared -
                                   * min(margin, h_declared / 2) */

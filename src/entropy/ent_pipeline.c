@@ -35,9 +35,9 @@
  * prediction-resistance reseeds of key generation and the DRBG's periodic
  * reseed).  Under the one lock: the buffered output (released window and
  * current block) is wiped first; then only the new samples the request
- * needs are read, at least QT_ENT_FRESH_MIN_SAMPLES (8192, two drift
- * blocks; rounded up to whole extractor blocks; one window at most per
- * round), all read after the call started.  Each goes through RCT, APT,
+ * needs are read, at least params.fresh_samples (conf fresh_samples,
+ * default 1024: two APT windows; rounded up to whole extractor blocks; one
+ * window at most per round), all read after the call started.  Each goes through RCT, APT,
  * block-repeat and drift as it arrives, and into the estimator's current
  * window; output is extracted from these samples alone and their unused
  * rest is wiped, never served later.  A device that died or stuck since the
@@ -55,7 +55,12 @@
  *    usual fail-closed steps.  Output already handed out from that window's
  *    fresh samples is not recalled: the estimator is the source's long-term
  *    check, the continuous tests are the per-sample gate.
- * Costs QT_ENT_FRESH_MIN_SAMPLES reads per key instead of a window.  Bits
+ * The drift monitor is a long-term check too: its 4096-sample blocks span
+ * several draws, and a drift verdict fails the source from its block's
+ * end.  (Until 2026-11 every draw read 8192 samples, two drift blocks, so
+ * that each spanned a drift verdict; that cost ~45 us per key, more than
+ * an EC key generation itself.)
+ * Costs params.fresh_samples reads per key instead of a window.  Bits
  * are never reused either way: every byte handed out is wiped from the
  * buffers.
  * Fork: the creating pid is recorded; a child drops everything buffered,
@@ -104,6 +109,7 @@ struct qt_ent_pipeline {
     uint16_t *win;          /* params.window samples, secret memory */
     size_t win_avail;       /* released samples in win (0 or window) */
     size_t win_pos;         /* next released sample to extract */
+    size_t win_dirty;       /* leading samples of win that may hold data */
     uint8_t *blk;           /* one extracted block, secret memory */
     size_t blk_len, blk_pos;
     int64_t released_ms;    /* monotonic time the buffered window was released */
@@ -177,6 +183,12 @@ qt_ent_params_compute(const struct qt_conf *conf, unsigned bits, double h,
     out->estimate_floor = h - fmin(conf->estimate_margin, h / 2.0);
     out->extractor = conf->extractor;
     out->block_samples = g.n_samples;
+    out->fresh_samples = conf->fresh_samples > 2u * hc.apt_window ? conf->fresh_samples
+                                                                   : 2u * hc.apt_window;
+    out->fresh_samples = (out->fresh_samples + g.n_samples - 1) / g.n_samples * g.n_samples;
+    if (out->fresh_samples > out->window) {
+        out->fresh_samples = out->window / g.n_samples * g.n_samples;
+    }
     out->block_out_bits = g.out_bits;
     out->extractor_ratio = (double)g.out_bits / (double)g.in_bits;
     out->epsilon_log2 = conf->epsilon_log2;
@@ -197,7 +209,10 @@ now_ms(void)
 static void
 drop_buffers(struct qt_ent_pipeline *p)
 {
-    qt_wipe(p->win, p->params.window * sizeof(*p->win));
+    /* only what was written since the last wipe: a fresh draw fills a
+     * fraction of the window, and wiping all of it cost as much as the draw */
+    qt_wipe(p->win, p->win_dirty * sizeof(*p->win));
+    p->win_dirty = 0;
     qt_wipe(p->blk, p->blk_len);
     p->win_avail = 0;
     p->win_pos = 0;
@@ -348,6 +363,7 @@ fill_window(struct qt_ent_pipeline *p)
 
     p->win_avail = 0;
     p->win_pos = 0;
+    p->win_dirty = p->params.window;
     if ((rc = read_tested(p, p->win, p->params.window)) != QT_OK ||
         (rc = judge(p)) != QT_OK) {
         return rc;
@@ -358,7 +374,7 @@ fill_window(struct qt_ent_pipeline *p)
 }
 
 /* A prediction-resistance draw: n bytes (n == 0: none) extracted only from
- * samples read now, at least QT_ENT_FRESH_MIN_SAMPLES of them (at most one
+ * samples read now, at least params.fresh_samples of them (at most one
  * window per round), each through the continuous tests.  Buffered output is
  * wiped first and the fresh leftover after: ordinary requests never see
  * either.  When the estimator's window fills up meanwhile it is judged here. */
@@ -368,7 +384,7 @@ serve_fresh(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
     const size_t blk_bytes = p->geom.out_bits / 8;
     const size_t ns = p->geom.n_samples;
     const size_t max_blocks = p->params.window / ns;
-    const size_t min_blocks = (QT_ENT_FRESH_MIN_SAMPLES + ns - 1) / ns;
+    const size_t min_blocks = p->params.fresh_samples / ns;
     size_t done = 0;
     qt_rc rc = QT_OK;
 
@@ -377,6 +393,7 @@ serve_fresh(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
         size_t blocks = (n - done + blk_bytes - 1) / blk_bytes;
         blocks = blocks < min_blocks ? min_blocks : blocks;
         blocks = blocks > max_blocks ? max_blocks : blocks;
+        p->win_dirty = blocks * ns > p->win_dirty ? blocks * ns : p->win_dirty;
         if ((rc = read_tested(p, p->win, blocks * ns)) != QT_OK ||
             (p->est_pending >= p->params.window && (rc = judge(p)) != QT_OK)) {
             goto out;

@@ -320,13 +320,13 @@ setup_late_death(const char *device)
 static void
 setup_late_stuck(void)
 {
-    setup_late_death("sim:seed=1,fault=stuck@70000");
+    setup_late_death("sim:seed=1,fault=stuck@66000");
 }
 
 static void
 setup_late_dead(void)
 {
-    setup_late_death("sim:seed=1,fault=dead@70000");
+    setup_late_death("sim:seed=1,fault=dead@66000");
 }
 
 static void

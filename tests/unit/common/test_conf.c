@@ -80,6 +80,23 @@ Test(conf, bad_values_and_unknown_keys_are_errors, .init = setup)
     cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_E_CONFIG);
 }
 
+/* [entropy] fresh_samples: default two APT windows, range 1024..2^24. */
+Test(conf, fresh_samples_default_range_and_file, .init = setup)
+{
+    struct qt_conf c;
+    char err[256] = "";
+
+    qt_conf_defaults(&c);
+    cr_assert_eq(c.fresh_samples, 1024);
+    setenv("QTOKEN_CONF", path, 1);
+    write_conf("[entropy]\nfresh_samples = 8192\n");
+    cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_OK, "%s", err);
+    cr_assert_eq(c.fresh_samples, 8192);
+    write_conf("[entropy]\nfresh_samples = 100\n");
+    cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_E_CONFIG);
+    cr_assert(strstr(err, "fresh_samples") != NULL, "%s", err);
+}
+
 Test(conf, install_dir_is_created_private, .init = setup)
 {
     struct qt_conf c;

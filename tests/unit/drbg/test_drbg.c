@@ -192,8 +192,7 @@ raw_samples(void)
 static uint64_t
 fresh_samples(const struct qt_ent_params *pa)
 {
-    return (QT_ENT_FRESH_MIN_SAMPLES + pa->block_samples - 1) / pa->block_samples *
-           pa->block_samples;
+    return pa->fresh_samples;
 }
 
 /* qt_drbg_reseed (pkcs11 key generation) and prediction-resistant requests
@@ -227,8 +226,8 @@ Test(drbg, prediction_resistance_reads_fresh_samples)
  * the death is still buffered. */
 Test(drbg, reseed_fails_when_device_died_after_first_window)
 {
-    static const char *const specs[] = {"sim:seed=1,fault=stuck@70000",
-                                        "sim:seed=1,fault=dead@70000"};
+    static const char *const specs[] = {"sim:seed=1,fault=stuck@66000",
+                                        "sim:seed=1,fault=dead@66000"};
     struct qt_ent_opts fast = {.read_timeout_ms = 30};
     struct qt_ent_failure f;
     uint8_t buf[32];
@@ -263,7 +262,7 @@ Test(drbg, periodic_reseed_notices_a_dead_device, .timeout = 60)
     uint64_t r0;
 
     open_both("sim:seed=1");
-    cr_assert_eq(qt_ent_pipeline_new("sim:seed=1,fault=stuck@70000", &conf, &p2), QT_OK);
+    cr_assert_eq(qt_ent_pipeline_new("sim:seed=1,fault=stuck@66000", &conf, &p2), QT_OK);
     cr_assert_eq(qt_drbg_new(p2, &conf, &d2), QT_OK);
     qt_ent_pipeline_params(pipe_, &pa);
     cr_assert_eq(qt_drbg_generate(drbg, buf, sizeof(buf), 0, 0), QT_OK);

@@ -347,7 +347,7 @@ Test(ent_pipeline, retry_recovers_after_read_error, .init = setup, .fini = teard
 
 Test(ent_pipeline, no_retries_stays_in_error, .init = setup, .fini = teardown)
 {
-    struct qt_ent_pipeline *p = open_ok("sim:seed=5,fault=stuck@70000");
+    struct qt_ent_pipeline *p = open_ok("sim:seed=5,fault=stuck@66000");
     static uint8_t buf[100000];
     struct qt_ent_stats st;
 
@@ -575,7 +575,7 @@ raw_samples(struct qt_ent_pipeline *p)
 }
 
 /* Fresh entropy: get_fresh and refresh read new samples from the device
- * (as many as the request needs, at least QT_ENT_FRESH_MIN_SAMPLES) and
+ * (as many as the request needs, at least params.fresh_samples) and
  * never serve the output buffered before, nor leave their own rest for
  * later requests; an ordinary request is served from the buffer. */
 Test(ent_pipeline, fresh_reads_a_new_window, .init = setup, .fini = teardown)
@@ -592,7 +592,8 @@ Test(ent_pipeline, fresh_reads_a_new_window, .init = setup, .fini = teardown)
     qt_ent_pipeline_params(p, &pa);
     w = pa.window;
     blk = pa.block_samples;
-    fmin = (QT_ENT_FRESH_MIN_SAMPLES + blk - 1) / blk * blk;
+    fmin = pa.fresh_samples;
+    cr_assert_eq(fmin, 1024, "default fresh_samples: two APT windows of 512");
     cr_assert_lt(fmin, w, "a fresh draw reads less than a window");
     cr_assert_eq(raw_samples(p), w, "start-up read one window");
     cr_assert_eq(qt_ent_pipeline_get_entropy(p, a, sizeof(a)), QT_OK);
@@ -636,14 +637,39 @@ Test(ent_pipeline, fresh_reads_a_new_window, .init = setup, .fini = teardown)
     qt_ent_pipeline_free(p);
 }
 
+/* [entropy] fresh_samples sets the least new samples per fresh draw:
+ * 8192 reads 8192; a value under two APT windows is raised to two. */
+Test(ent_pipeline, fresh_samples_from_conf, .init = setup, .fini = teardown)
+{
+    static const size_t asked[] = {8192, 1000, 3000};
+    static const size_t want[] = {8192, 1024, 3072};
+    uint8_t buf[32];
+
+    for (size_t i = 0; i < 3; i++) {
+        struct qt_ent_pipeline *p;
+        struct qt_ent_params pa;
+        uint64_t before;
+
+        conf.fresh_samples = asked[i];
+        p = open_ok("sim:seed=3");
+        qt_ent_pipeline_params(p, &pa);
+        cr_assert_eq(pa.fresh_samples, want[i], "asked %zu: %zu", asked[i], pa.fresh_samples);
+        before = raw_samples(p);
+        cr_assert_eq(qt_ent_pipeline_get_fresh(p, buf, sizeof(buf)), QT_OK);
+        cr_assert_eq(raw_samples(p) - before, want[i]);
+        qt_ent_pipeline_free(p);
+    }
+    conf.fresh_samples = QT_CONF_FRESH_SAMPLES;
+}
+
 /* A device that died (stuck, or no samples at all) after the start-up
  * window: ordinary requests are still served from that window, but a fresh
  * request fails closed, writes nothing, and the pipeline stays in error. */
 Test(ent_pipeline, fresh_fails_on_device_dead_after_first_window, .init = setup,
      .fini = teardown)
 {
-    static const char *const specs[] = {"sim:seed=1,fault=stuck@70000",
-                                        "sim:seed=1,fault=dead@70000"};
+    static const char *const specs[] = {"sim:seed=1,fault=stuck@66000",
+                                        "sim:seed=1,fault=dead@66000"};
     static const enum qt_ent_test want[] = {QT_ENT_TEST_RCT, QT_ENT_TEST_READ};
 
     for (size_t i = 0; i < 2; i++) {
@@ -704,7 +730,7 @@ Test(ent_pipeline, released_output_expires, .init = setup, .fini = teardown)
     qt_ent_pipeline_free(p);
 
     p = NULL;
-    cr_assert_eq(qt_ent_pipeline_new_ex("sim:seed=1,fault=stuck@70000", &conf, &young, &p, &f),
+    cr_assert_eq(qt_ent_pipeline_new_ex("sim:seed=1,fault=stuck@66000", &conf, &young, &p, &f),
                  QT_OK);
     cr_assert_eq(qt_ent_pipeline_get_entropy(p, buf, sizeof(buf)), QT_OK);
     (void)usleep(150 * 1000);
