@@ -327,6 +327,19 @@ Test(crypto_key, ec_generate_all_curves)
         pk = d2i_PUBKEY_ex(NULL, &sp, (long)spki.len, lc, NULL);
         cr_assert_not_null(pk);
         cr_assert_eq(sp, spki.p + spki.len);
+        /* byte for byte what OpenSSL's own encoder writes */
+        {
+            unsigned char *der = NULL;
+            int der_len = i2d_PUBKEY(pk, &der);
+            cr_assert_gt(der_len, 0);
+            cr_assert_eq((size_t)der_len, spki.len, "curve %zu: %d vs %zu", i, der_len,
+                         spki.len);
+            assert_bytes(spki.p, der, spki.len);
+            OPENSSL_free(der);
+            qt_buf_clear(&spki);
+            cr_assert_eq(qt_crypto_key_spki(k, &spki), QT_OK); /* the private key's too */
+            cr_assert_eq(spki.len, (size_t)der_len);
+        }
         EVP_PKEY_free(pk);
         qt_buf_clear(&spki);
         qt_crypto_ec_attrs_clear(&a);
