@@ -392,11 +392,31 @@ qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto
     }
     rc = qt_crypto_key_from_pkey(lc, pkey, 1, out);
     pkey = NULL;
+    if (rc == QT_OK && !ci->edwards &&
+        !EVP_PKEY_get_octet_string_param((*out)->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+                                         (*out)->pub, sizeof((*out)->pub), &(*out)->pub_len)) {
+        (*out)->pub_len = 0; /* not cached: read when needed */
+    }
 out:
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(pctx);
     ERR_pop_to_mark();
     return rc;
+}
+
+int
+qt_crypto_ec_encoded_pub(const struct qt_crypto_key *k, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (k->pub_len > 0) {
+        if (k->pub_len > cap) {
+            return 0;
+        }
+        memcpy(buf, k->pub, k->pub_len);
+        *len = k->pub_len;
+        return 1;
+    }
+    return EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap,
+                                           len);
 }
 
 static qt_rc
@@ -416,8 +436,7 @@ export_point(const struct qt_crypto_key *k, const struct qt_crypto_curve_info *c
     } else {
         /* The encoded public key is uncompressed unless the key was made with
          * another point format; check, since CKA_EC_POINT must be uncompressed. */
-        if (!EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw,
-                                             sizeof(raw), &raw_len) ||
+        if (!qt_crypto_ec_encoded_pub(k, raw, sizeof(raw), &raw_len) ||
             raw_len != 1 + 2 * ci->field_len || raw[0] != 0x04) {
             return QT_E_CRYPTO;
         }

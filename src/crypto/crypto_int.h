@@ -19,7 +19,19 @@ struct qt_crypto_key {
     OSSL_LIB_CTX *lc;           /* borrowed; the libctx the key lives in */
     EVP_PKEY *pkey;             /* RSA, EC, EC_EDWARDS */
     struct qt_secret secret;    /* AES, GENERIC_SECRET */
+    /* EC (Weierstrass) keys made by qt_crypto_ec_generate: the encoded
+     * (uncompressed) public point, read once.  Each read converts the
+     * point to affine coordinates (a field inversion), and a new key pair's
+     * CKA_EC_POINT and CKA_PUBLIC_KEY_INFO of both objects need it four
+     * times.  pub_len 0: not cached, ask the EVP_PKEY. */
+    uint8_t pub[1 + 2 * 66];
+    size_t pub_len;
 };
+
+/* k's encoded public key (EC: uncompressed point; from the cache when
+ * set) into buf (cap bytes); 0 on failure. */
+int qt_crypto_ec_encoded_pub(const struct qt_crypto_key *k, uint8_t *buf, size_t cap,
+                             size_t *len);
 
 struct qt_crypto_curve_info {
     enum qt_crypto_curve curve;

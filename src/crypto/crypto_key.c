@@ -390,8 +390,9 @@ out:
  * this path gives the same DER (checked against i2d_PUBKEY in the unit
  * tests).  QT_E_UNSUPPORTED for other keys: the encoder handles them. */
 static qt_rc
-spki_templates(EVP_PKEY *pkey, struct qt_buf *out)
+spki_templates(const struct qt_crypto_key *k, struct qt_buf *out)
 {
+    EVP_PKEY *pkey = k->pkey;
     unsigned char pub[200], *der = NULL, *copy = NULL;
     char group[64];
     size_t pub_len = 0;
@@ -409,8 +410,7 @@ spki_templates(EVP_PKEY *pkey, struct qt_buf *out)
             nid = OBJ_txt2nid(group);
         }
         if (nid == NID_undef ||
-            !EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                             sizeof(pub), &pub_len)) {
+            !qt_crypto_ec_encoded_pub(k, pub, sizeof(pub), &pub_len)) {
             return QT_E_UNSUPPORTED;
         }
         alg = OBJ_nid2obj(NID_X9_62_id_ecPublicKey);
@@ -462,7 +462,7 @@ qt_crypto_key_spki(const struct qt_crypto_key *k, struct qt_buf *out)
     QT_ENSURE(k->pkey != NULL, QT_E_ARG);
 
     ERR_set_mark();
-    if ((rc = spki_templates(k->pkey, out)) != QT_E_UNSUPPORTED) {
+    if ((rc = spki_templates(k, out)) != QT_E_UNSUPPORTED) {
         ERR_pop_to_mark();
         return rc;
     }
