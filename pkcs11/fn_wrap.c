@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * PKCS#11 3.0 5.14 (continued): C_WrapKey, C_UnwrapKey and C_DeriveKey
- * (CKM_ECDH1_DERIVE).  Wrapping covers secret keys (their CKA_VALUE);
- * private keys are not wrappable (CKR_KEY_NOT_WRAPPABLE): qtoken keys are
- * meant to stay inside.  CKA_WRAP_WITH_TRUSTED / CKA_TRUSTED and the
- * wrapping key's CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE are honoured.
+ * (CKM_ECDH1_DERIVE).  Wrapping covers secret keys (their CKA_VALUE) and
+ * private keys (their PKCS#8 PrivateKeyInfo DER, PKCS#11 3.0 5.18: key
+ * migration and backup to another HSM), each only when CKA_EXTRACTABLE is
+ * TRUE: keys generated with the default EXTRACTABLE FALSE never leave.
+ * CKA_WRAP_WITH_TRUSTED / CKA_TRUSTED and the wrapping key's
+ * CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE are honoured.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +75,14 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
          CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
     struct qt_crypto_cipher *c = NULL;
-    struct qt_key_ref *wref = NULL;
+    struct qt_key_ref *wref = NULL, *kref = NULL;
+    struct qt_secret p8 = {0};
     struct qt_attrs wa, ka;
     struct qt_object *wo, *ko;
     struct qt_session *s;
     struct qt_crypto_mech m;
     const struct qt_mech_info *mi;
-    const struct qt_attr *val;
+    const struct qt_attr *val = NULL;
     size_t n;
     CK_RV rv;
     qt_rc rc;
@@ -112,9 +115,9 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
         rv = CKR_KEY_HANDLE_INVALID;
         goto out;
     }
-    if (qt_attrs_class(&ka) != CKO_SECRET_KEY) {
-        rv = qt_attrs_class(&ka) == CKO_PRIVATE_KEY ? CKR_KEY_NOT_WRAPPABLE
-                                                    : CKR_KEY_HANDLE_INVALID;
+    if (qt_attrs_class(&ka) != CKO_SECRET_KEY && qt_attrs_class(&ka) != CKO_PRIVATE_KEY) {
+        rv = qt_attrs_class(&ka) == CKO_PUBLIC_KEY ? CKR_KEY_NOT_WRAPPABLE
+                                                   : CKR_KEY_HANDLE_INVALID;
         goto out;
     }
     if (!qt_attrs_bool(&ka, CKA_EXTRACTABLE, 0)) {
@@ -131,7 +134,16 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
         rv = CKR_KEY_NOT_WRAPPABLE;
         goto out;
     }
-    if ((val = qt_attrs_find(&ka, CKA_VALUE)) == NULL) {
+    if (qt_attrs_class(&ka) == CKO_PRIVATE_KEY) {
+        /* the private key as PKCS#8 PrivateKeyInfo */
+        if ((rv = qt_key_get_inlock(ko, &ka, &kref)) != CKR_OK) {
+            goto out;
+        }
+        if ((rc = qt_crypto_key_pkcs8(kref->key, &p8)) != QT_OK) {
+            rv = rc == QT_E_NOMEM ? CKR_HOST_MEMORY : CKR_KEY_NOT_WRAPPABLE;
+            goto out;
+        }
+    } else if ((val = qt_attrs_find(&ka, CKA_VALUE)) == NULL) {
         rv = CKR_KEY_NOT_WRAPPABLE;
         goto out;
     }
@@ -143,7 +155,8 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
         goto out;
     }
     n = out == NULL ? 0 : (size_t)*outlen;
-    rc = qt_crypto_cipher_oneshot(c, val->val, val->len, out, &n);
+    rc = p8.p != NULL ? qt_crypto_cipher_oneshot(c, p8.p, p8.n, out, &n)
+                      : qt_crypto_cipher_oneshot(c, val->val, val->len, out, &n);
     if (rc == QT_OK || rc == QT_E_BUFFER_TOO_SMALL) {
         *outlen = (CK_ULONG)n;
         rv = rc == QT_OK ? CKR_OK : CKR_BUFFER_TOO_SMALL;
@@ -151,8 +164,10 @@ wrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hw, CK_OBJ
     }
     rv = rc == QT_E_RANGE ? CKR_KEY_SIZE_RANGE : cipher_rv(rc, 1);
 out:
+    qt_secret_clear(&p8);
     qt_crypto_cipher_free(c);
     qt_key_ref_put(wref);
+    qt_key_ref_put(kref);
     qt_attrs_clear(&wa);
     qt_attrs_clear(&ka);
     qt_unlock();
@@ -218,6 +233,44 @@ merge_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, const struct qt_attr *store
     return CKR_OK;
 }
 
+/* The CKK_* of a crypto key type (-1 for none). */
+static CK_KEY_TYPE
+ckk_of(enum qt_crypto_key_type t)
+{
+    switch (t) {
+    case QT_CRYPTO_KEY_RSA:
+        return CKK_RSA;
+    case QT_CRYPTO_KEY_EC:
+        return CKK_EC;
+    case QT_CRYPTO_KEY_EC_EDWARDS:
+        return CKK_EC_EDWARDS;
+    default:
+        return (CK_KEY_TYPE)-1;
+    }
+}
+
+/* An unwrapped private key: der is its PKCS#8 PrivateKeyInfo; the key type
+ * must be the template's; its material (and CKA_PUBLIC_KEY_INFO ...) is
+ * written into a as for a generated key. */
+static CK_RV
+unwrapped_private(OSSL_LIB_CTX *lc, const uint8_t *der, size_t len, struct qt_attrs *a)
+{
+    struct qt_crypto_key *k = NULL;
+    CK_RV rv;
+    qt_rc rc;
+
+    if ((rc = qt_crypto_key_from_pkcs8(lc, der, len, &k)) != QT_OK) {
+        return rc == QT_E_NOMEM ? CKR_HOST_MEMORY : CKR_WRAPPED_KEY_INVALID;
+    }
+    if (ckk_of(qt_crypto_key_type(k)) != qt_attrs_key_type(a)) {
+        rv = CKR_TEMPLATE_INCONSISTENT; /* e.g. an RSA key unwrapped as CKK_EC */
+    } else {
+        rv = qt_key_write_generated(a, k);
+    }
+    qt_crypto_key_free(k);
+    return rv;
+}
+
 static CK_RV
 unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_BYTE_PTR wrapped,
            CK_ULONG wlen, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
@@ -268,8 +321,8 @@ unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_B
     if ((rv = qt_attr_build(QT_ORIGIN_UNWRAP, NULL, all, alln, so_session(s), &a)) != CKR_OK) {
         goto out;
     }
-    if (qt_attrs_class(&a) != CKO_SECRET_KEY) {
-        rv = CKR_TEMPLATE_INCONSISTENT; /* only secret keys are unwrapped */
+    if (qt_attrs_class(&a) != CKO_SECRET_KEY && qt_attrs_class(&a) != CKO_PRIVATE_KEY) {
+        rv = CKR_TEMPLATE_INCONSISTENT; /* secret keys and private keys are unwrapped */
         goto out;
     }
     if ((rv = qt_object_may_create_inlock(s, &a)) != CKR_OK) {
@@ -289,6 +342,16 @@ unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_B
     }
     if ((rc = qt_crypto_cipher_oneshot(c, wrapped, (size_t)wlen, val.p, &vlen)) != QT_OK) {
         rv = cipher_rv(rc, 0);
+        goto out;
+    }
+    if (qt_attrs_class(&a) == CKO_PRIVATE_KEY) {
+        if ((rv = qt_key_libctx_inlock(&lc)) != CKR_OK ||
+            (rv = unwrapped_private(lc, val.p, vlen, &a)) != CKR_OK ||
+            (rv = qt_attr_finish_key(&a, QT_ORIGIN_UNWRAP, CK_UNAVAILABLE_INFORMATION)) !=
+                CKR_OK) {
+            goto out;
+        }
+        rv = qt_object_create_event_inlock(s, &a, QT_EVENT_KEY_IMPORT, mech->mechanism, out);
         goto out;
     }
     /* block modes without padding may carry trailing bytes: CKA_VALUE_LEN

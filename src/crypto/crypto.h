@@ -255,6 +255,16 @@ qt_rc qt_crypto_key_secret(OSSL_LIB_CTX *lc, enum qt_crypto_key_type type, const
 /* Wipes and frees. NULL-safe. */
 void qt_crypto_key_free(struct qt_crypto_key *k);
 
+/* PKCS#8 PrivateKeyInfo DER of a private RSA/EC/EdDSA key, into secret
+ * memory (crypto_pkcs8.c).  QT_E_ARG for a public or secret key. */
+qt_rc qt_crypto_key_pkcs8(const struct qt_crypto_key *k, struct qt_secret *out) QT_MUST_CHECK;
+
+/* A private key from PKCS#8 PrivateKeyInfo DER; zero bytes after the DER
+ * (block modes without padding) are ignored.  QT_E_FORMAT for anything
+ * that is not such a key of a supported type and curve. */
+qt_rc qt_crypto_key_from_pkcs8(OSSL_LIB_CTX *lc, const uint8_t *der, size_t len,
+                               struct qt_crypto_key **out) QT_MUST_CHECK;
+
 enum qt_crypto_key_type qt_crypto_key_type(const struct qt_crypto_key *k);
 /* QT_CRYPTO_CURVE_NONE for RSA and secret keys. */
 enum qt_crypto_curve qt_crypto_key_curve(const struct qt_crypto_key *k);
