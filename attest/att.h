@@ -285,8 +285,8 @@ qt_rc qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, si
  * record (in log order) that holds the key.  *entry (optional) gets the
  * key's index in that record's "keys" array, or QT_ATT_NO_ENTRY for a record
  * about one key. */
-qt_rc qt_att_log_find_key_entry(const struct qt_att_log *log, const char *spki_hex,
-                                size_t *index, size_t *entry, char **payload) QT_MUST_CHECK;
+qt_rc qt_att_log_find_key_entry(const struct qt_att_log *log, const char *spki_hex, size_t *index,
+                                size_t *entry, char **payload) QT_MUST_CHECK;
 
 /* One line saying where a record's entropy came from, e.g. "entropy: sim
  * SIM-a56d4181f0f63b93 (SIMULATED, not quantum)" or "entropy: chardev

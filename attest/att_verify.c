@@ -275,8 +275,7 @@ payload_has_key(json_object *p, const char *spki_hex, int in_batches, size_t *en
         return 1;
     }
     if (in_batches && strcmp(ev, "session-keys") == 0 &&
-        json_object_object_get_ex(p, "keys", &keys) &&
-        json_object_is_type(keys, json_type_array)) {
+        json_object_object_get_ex(p, "keys", &keys) && json_object_is_type(keys, json_type_array)) {
         for (size_t j = 0; j < json_object_array_length(keys); j++) {
             if (key_matches(json_object_array_get_idx(keys, j), spki_hex)) {
                 *entry = j;

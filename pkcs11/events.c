@@ -529,10 +529,10 @@ struct batch_entry {
 
 struct qt_event_batch {
     struct batch_entry e[BATCH_MAX];
-    size_t n;         /* queued keys, e[0..n) */
-    int prepared;     /* e[n] was filled by prepare, not yet counted */
-    int busy;         /* a batch is being written: append() leaves the queue alone */
-    size_t inflight;  /* e[0..inflight) were written inside a caller's transaction */
+    size_t n;        /* queued keys, e[0..n) */
+    int prepared;    /* e[n] was filled by prepare, not yet counted */
+    int busy;        /* a batch is being written: append() leaves the queue alone */
+    size_t inflight; /* e[0..inflight) were written inside a caller's transaction */
     uint64_t inflight_seq;
     char inflight_hash[QT_ATT_HASH_HEX];
     uint64_t last_seq; /* the last record this process appended since (0: none) */
@@ -614,8 +614,7 @@ batch_write_inflight(struct qt_slot *s, const struct qt_att_key *signer,
     }
     if (next == QT_ATT_EV_TOKEN_INIT) {
         /* a token re-initialised over its old log: these keys' token is gone */
-        qt_log(QT_LOG_ERROR, "pkcs11: token re-initialised: %zu session-key attestation records "
-               "lost", b->n);
+        qt_log(QT_LOG_ERROR, "pkcs11: token re-initialised: %zu session-key records lost", b->n);
         batch_drop_front(b, b->n);
         return QT_OK;
     }
@@ -697,8 +696,8 @@ batch_confirm(struct qt_slot *s)
     if (committed) {
         batch_drop_front(b, b->inflight);
     } else {
-        qt_log(QT_LOG_INFO, "pkcs11: a session-keys record was rolled back with its "
-               "transaction; its %zu keys stay queued", b->inflight);
+        qt_log(QT_LOG_INFO, "pkcs11: a session-keys record was rolled back: %zu keys stay queued",
+               b->inflight);
         b->inflight = 0;
     }
     return QT_OK;
@@ -840,8 +839,8 @@ qt_event_flush_or_drop_inlock(struct qt_slot *s, const char *why)
         return;
     }
     if ((rc = batch_flush(s)) != QT_OK) {
-        qt_log(QT_LOG_ERROR, "pkcs11: %s: %zu session-key attestation records lost: %s", why,
-               b->n, qt_rc_str(rc));
+        qt_log(QT_LOG_ERROR, "pkcs11: %s: %zu session-key attestation records lost: %s", why, b->n,
+               qt_rc_str(rc));
         batch_drop_front(b, b->n);
     }
 }
@@ -859,8 +858,10 @@ qt_event_finalize_inlock(int write)
         if (write) {
             qt_event_flush_or_drop_inlock(s, "C_Finalize");
         } else if (b->n > 0) {
-            qt_log(QT_LOG_ERROR, "pkcs11: C_Finalize after OpenSSL's cleanup: %zu session-key "
-                   "attestation records lost", b->n);
+            qt_log(QT_LOG_ERROR,
+                   "pkcs11: C_Finalize after OpenSSL's cleanup: %zu session-key attestation "
+                   "records lost",
+                   b->n);
         }
         batch_drop_front(b, b->n);
         if (b->prepared) {

@@ -131,8 +131,7 @@ now_s(void)
 
 /* ---- batch mode ---------------------------------------------------------- */
 
-Test(attest, session_keys_are_one_record_at_close, .init = p11t_setup_token,
-     .fini = p11t_teardown)
+Test(attest, session_keys_are_one_record_at_close, .init = p11t_setup_token, .fini = p11t_teardown)
 {
     CK_SESSION_HANDLE h = p11t_user_session();
     CK_OBJECT_HANDLE pub[4], priv[4], aes[3];
@@ -204,8 +203,7 @@ Test(attest, batch_written_at_256_keys, .init = p11t_setup_token, .fini = p11t_t
     p11t_free_log(&log);
 }
 
-Test(attest, batch_written_at_next_keygen_after_1s, .init = p11t_setup_token,
-     .fini = p11t_teardown)
+Test(attest, batch_written_at_next_keygen_after_1s, .init = p11t_setup_token, .fini = p11t_teardown)
 {
     CK_SESSION_HANDLE h = p11t_user_session();
     CK_OBJECT_HANDLE pub, priv;
@@ -249,8 +247,7 @@ Test(attest, finalize_writes_the_batch, .init = p11t_setup_token, .fini = p11t_t
     p11t_free_log(&log);
 }
 
-Test(attest, logout_and_close_all_write_the_batch, .init = p11t_setup_token,
-     .fini = p11t_teardown)
+Test(attest, logout_and_close_all_write_the_batch, .init = p11t_setup_token, .fini = p11t_teardown)
 {
     CK_SESSION_HANDLE h = p11t_user_session(), h2 = p11t_open(p11t_slot, 0);
     struct p11t_log log;
