@@ -281,10 +281,11 @@ open_signer(int health, struct qt_att_key **tmp, const struct qt_att_key **signe
 
 /* Signs e (token serial and label filled in) with signer and appends it to
  * s's token log, chained to the tail.  *seq_out and hash (may be NULL) get
- * the new record's seq and hash. */
+ * the new record's seq and hash; prev_seq and prev_hash (may be NULL) those
+ * of the record it was chained to (0 and "" when it is the first). */
 static qt_rc
 chain_append(struct qt_slot *s, const struct qt_att_key *signer, struct qt_att_event *e,
-             uint64_t *seq_out, char *hash)
+             uint64_t *seq_out, char *hash, uint64_t *prev_seq, char *prev_hash)
 {
     struct qt_ks_token_info ti;
     char *prev = NULL, *jws = NULL;
@@ -303,6 +304,13 @@ chain_append(struct qt_slot *s, const struct qt_att_key *signer, struct qt_att_e
         if (hash != NULL) {
             rc = qt_att_record_hash(jws, hash);
         }
+        if (prev_seq != NULL) {
+            *prev_seq = seq;
+        }
+        if (rc == QT_OK && prev_hash != NULL) {
+            prev_hash[0] = '\0';
+            rc = prev != NULL ? qt_att_record_hash(prev, prev_hash) : QT_OK;
+        }
     }
     free(prev);
     free(jws);
@@ -311,7 +319,9 @@ chain_append(struct qt_slot *s, const struct qt_att_key *signer, struct qt_att_e
 
 static qt_rc batch_write_inflight(struct qt_slot *s, const struct qt_att_key *signer,
                                   enum qt_att_event_type next);
-static void batch_note_append(struct qt_slot *s, uint64_t seq, const char *hash);
+static int batch_tracking(const struct qt_slot *s);
+static void batch_note_append(struct qt_slot *s, uint64_t prev_seq, const char *prev_hash,
+                              uint64_t seq, const char *hash);
 
 /* Appends e to s's token log, in the caller's transaction.  The session-key
  * records queued on s (if any) go first, as one session-keys record: the
@@ -321,16 +331,21 @@ append(struct qt_slot *s, struct qt_att_event *e)
 {
     struct qt_att_key *k = NULL;
     const struct qt_att_key *signer;
-    char hash[QT_ATT_HASH_HEX];
-    uint64_t seq = 0;
+    char hash[QT_ATT_HASH_HEX], prev_hash[QT_ATT_HASH_HEX];
+    uint64_t seq = 0, prev_seq = 0;
+    int track;
     qt_rc rc;
 
     if ((rc = open_signer(e->type == QT_ATT_EV_HEALTH_FAILURE, &k, &signer)) != QT_OK) {
         return rc;
     }
-    if ((rc = batch_write_inflight(s, signer, e->type)) == QT_OK &&
-        (rc = chain_append(s, signer, e, &seq, hash)) == QT_OK) {
-        batch_note_append(s, seq, hash);
+    if ((rc = batch_write_inflight(s, signer, e->type)) == QT_OK) {
+        track = batch_tracking(s);
+        rc = chain_append(s, signer, e, &seq, track ? hash : NULL, &prev_seq,
+                          track ? prev_hash : NULL);
+        if (rc == QT_OK && track) {
+            batch_note_append(s, prev_seq, prev_hash, seq, hash);
+        }
     }
     qt_att_key_free(k);
     return rc;
@@ -535,8 +550,9 @@ struct qt_event_batch {
     size_t inflight; /* e[0..inflight) were written inside a caller's transaction */
     uint64_t inflight_seq;
     char inflight_hash[QT_ATT_HASH_HEX];
-    uint64_t last_seq; /* the last record this process appended since (0: none) */
+    uint64_t last_seq; /* the last record appended since, chained to it (0: none) */
     char last_hash[QT_ATT_HASH_HEX];
+    int chain_broken; /* a record not chained to ours came between: last_seq unusable */
 };
 
 /* Removes the first k entries (freeing their CKA_ID copies). */
@@ -591,7 +607,7 @@ batch_write(struct qt_slot *s, const struct qt_att_key *signer, size_t n, uint64
     e.keys = keys;
     e.nkeys = n;
     b->busy = 1; /* the commit may run the tamper hook, which appends */
-    rc = chain_append(s, signer, &e, seq, hash);
+    rc = chain_append(s, signer, &e, seq, hash, NULL, NULL);
     b->busy = 0;
     free(keys);
     return rc;
@@ -623,17 +639,36 @@ batch_write_inflight(struct qt_slot *s, const struct qt_att_key *signer,
     }
     b->inflight = b->n;
     b->last_seq = 0;
+    b->chain_broken = 0;
     return QT_OK;
 }
 
+/* Whether append() follows the records it writes after an in-flight batch. */
+static int
+batch_tracking(const struct qt_slot *s)
+{
+    return s->batch != NULL && s->batch->inflight > 0 && !s->batch->chain_broken;
+}
+
+/* Record (seq, hash), chained to (prev_seq, prev_hash), was appended while a
+ * batch is in flight.  While each such record is chained to the previous
+ * one (the first to the batch), the last one's presence in the log proves
+ * the batch committed; once another record came between, only looking the
+ * batch up does (batch_confirm). */
 static void
-batch_note_append(struct qt_slot *s, uint64_t seq, const char *hash)
+batch_note_append(struct qt_slot *s, uint64_t prev_seq, const char *prev_hash, uint64_t seq,
+                  const char *hash)
 {
     struct qt_event_batch *b = s->batch;
+    uint64_t want_seq = b->last_seq != 0 ? b->last_seq : b->inflight_seq;
+    const char *want_hash = b->last_seq != 0 ? b->last_hash : b->inflight_hash;
 
-    if (b != NULL && b->inflight > 0) {
+    if (prev_seq == want_seq && strcmp(prev_hash, want_hash) == 0) {
         b->last_seq = seq;
         memcpy(b->last_hash, hash, QT_ATT_HASH_HEX);
+    } else {
+        b->last_seq = 0;
+        b->chain_broken = 1;
     }
 }
 

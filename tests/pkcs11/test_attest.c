@@ -309,6 +309,32 @@ Test(attest, pending_batch_precedes_the_token_key_record, .init = p11t_setup_tok
     cr_assert_eq(log_len(), base + 4, "nothing left to write");
 }
 
+/* A wrong PIN's login-failure record (written by the keystore's login hook,
+ * in its transaction) comes after the keys queued before it. */
+Test(attest, pending_batch_precedes_a_login_failure_record, .init = p11t_setup_token,
+     .fini = p11t_teardown)
+{
+    CK_SESSION_HANDLE h = p11t_open(p11t_slot, 1);
+    struct p11t_log log;
+    size_t base = log_len();
+
+    public_aes(h);
+    public_aes(h);
+    CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)"000000", 6), CKR_PIN_INCORRECT);
+    p11t_read_log("test", &log);
+    cr_assert_eq(log.n, base + 2);
+    cr_assert_not_null(strstr(log.payload[base], SESSION_KEYS));
+    cr_assert_eq(count_in(log.payload[base], "\"event\":\"key-generate\""), 2);
+    cr_assert_not_null(strstr(log.payload[base + 1], "\"event\":\"login-failure\""));
+    p11t_free_log(&log);
+    public_aes(h);
+    CK_OK(F->C_CloseSession(h));
+    p11t_read_log("test", &log);
+    cr_assert_eq(log.n, base + 3, "the third key only");
+    cr_assert_eq(count_in(log.payload[base + 2], "\"event\":\"key-generate\""), 1);
+    p11t_free_log(&log);
+}
+
 /* The parent queues session keys and forks: a child that exits without
  * C_Initialize, and one that initialises, makes a session key of its own and
  * finalises, write nothing of the parent's; the parent writes its keys once. */
