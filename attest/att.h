@@ -112,6 +112,7 @@ enum qt_att_event_type {
     QT_ATT_EV_CEREMONY,         /* "ceremony": a ceremony step (note says which) */
     QT_ATT_EV_LOGIN_FAILURE,    /* "login-failure": a wrong PIN was counted */
     QT_ATT_EV_OBJECT_TAMPER,    /* "object-tamper": a stored object failed its MAC/seal */
+    QT_ATT_EV_SESSION_KEYS,     /* "session-keys": a batch of session-object key generations */
     QT_ATT_EV__COUNT
 };
 
@@ -166,6 +167,17 @@ struct qt_att_entropy {
     int prediction_resistance; /* 1 if a QRNG reseed preceded this key's generation */
 };
 
+/* One key of a session-keys record: the key as its own key-generate or
+ * keypair-generate record would describe it, and the evidence that is its
+ * own (the rest of the entropy evidence is the record's, at writing time). */
+struct qt_att_batch_key {
+    enum qt_att_event_type type; /* QT_ATT_EV_KEY_GENERATE or QT_ATT_EV_KEYPAIR_GENERATE */
+    int64_t time;                /* Unix seconds of the generation; 0 = now */
+    uint64_t bits_drawn;         /* QRNG bits its prediction-resistance reseed drew */
+    int prediction_resistance;   /* 1 if a QRNG reseed preceded its generation */
+    struct qt_att_key_desc key;  /* pointers borrowed for the call */
+};
+
 struct qt_att_event {
     enum qt_att_event_type type;
     int64_t time;                         /* Unix seconds, UTC; 0 = now */
@@ -179,6 +191,8 @@ struct qt_att_event {
     unsigned pin_failures;                /* login-failure, pin-locked: the counter; 0 = absent */
     unsigned pin_limit;                   /* ... and the failed-login limit; 0 = absent */
     uint64_t object_id;                   /* object-tamper: keystore object id; 0 = absent */
+    const struct qt_att_batch_key *keys;  /* session-keys: the keys (nkeys >= 1); else NULL */
+    size_t nkeys;
 };
 
 /* Builds and signs one record: the JSON payload of FORMAT.md for ev with
@@ -261,16 +275,26 @@ qt_rc qt_att_log_verify(const struct qt_att_log *log, EVP_PKEY *pub,
 /* Finds the key-generation record (keypair-generate, or key-import with the
  * same fingerprint) whose key.spki_sha256 equals spki_hex (the log must have
  * verified first).  *index gets the record's index; *payload (optional) its
- * decoded payload (malloc'ed).  QT_E_NOTFOUND if none. */
+ * decoded payload (malloc'ed).  QT_E_NOTFOUND if none.  Records of one key
+ * only: a session key inside a session-keys record is not found here. */
 qt_rc qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *index,
                           char **payload) QT_MUST_CHECK;
+
+#define QT_ATT_NO_ENTRY ((size_t)-1)
+/* The same, also looking inside the "keys" of session-keys records: the first
+ * record (in log order) that holds the key.  *entry (optional) gets the
+ * key's index in that record's "keys" array, or QT_ATT_NO_ENTRY for a record
+ * about one key. */
+qt_rc qt_att_log_find_key_entry(const struct qt_att_log *log, const char *spki_hex, size_t *index,
+                                size_t *entry, char **payload) QT_MUST_CHECK;
 
 /* One line saying where a record's entropy came from, e.g. "entropy: sim
  * SIM-a56d4181f0f63b93 (SIMULATED, not quantum)" or "entropy: chardev
  * CHR-... H 7.9000"; "" when the record has no entropy evidence. */
 void qt_att_payload_entropy_summary(const char *payload, char *out, size_t outlen);
 
-/* Writes a readable rendering of one record's payload (JSON text) to f. */
+/* Writes a readable rendering of one record's payload (JSON text) to f; the
+ * keys of a session-keys record one by one, numbered from 0. */
 void qt_att_payload_print(const char *payload, FILE *f);
 
 /* ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@
  * init, key generation and import, key destruction, PIN set/change/lock,
  * master-key rotation, entropy health failure and recovery) appends one
  * record to the token's log, in the same keystore transaction as the event:
- * either both are committed or neither.  The writer is pkcs11/:
+ * either both are committed or neither.  (Session objects have no
+ * transaction: their generations are queued by the module and written as
+ * one session-keys record, FORMAT.md 2.5.)  The writer is pkcs11/:
  *
  *     qt_ks_txn_begin(tok);
  *     ... the event's keystore changes ...

@@ -32,6 +32,7 @@ static const char *const event_names[QT_ATT_EV__COUNT] = {
     [QT_ATT_EV_CEREMONY] = "ceremony",
     [QT_ATT_EV_LOGIN_FAILURE] = "login-failure",
     [QT_ATT_EV_OBJECT_TAMPER] = "object-tamper",
+    [QT_ATT_EV_SESSION_KEYS] = "session-keys",
 };
 
 const char *
@@ -227,6 +228,39 @@ format_time(int64_t t, char out[32])
     return strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 ? 0 : -1;
 }
 
+/* The "keys" of a session-keys record: each key as key_json gives it, plus
+ * the generation's own event name, time and evidence. */
+static json_object *
+keys_json(const struct qt_att_batch_key *keys, size_t n)
+{
+    json_object *arr = json_object_new_array_ext((int)n);
+    char when[32];
+
+    if (arr == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct qt_att_batch_key *b = &keys[i];
+        json_object *o;
+        int e = 0;
+
+        if (format_time(b->time, when) != 0 || (o = key_json(&b->key)) == NULL) {
+            json_object_put(arr);
+            return NULL;
+        }
+        e |= add_str(o, "event", qt_att_event_name(b->type));
+        e |= add_str(o, "time", when);
+        e |= add_u64(o, "bits_drawn", b->bits_drawn);
+        e |= add_bool(o, "prediction_resistance", b->prediction_resistance);
+        if (e != 0 || json_object_array_add(arr, o) != 0) {
+            json_object_put(o);
+            json_object_put(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 static qt_rc
 payload_build(const char *prev_hex, uint64_t seq, const struct qt_att_event *ev, char **out)
 {
@@ -255,6 +289,9 @@ payload_build(const char *prev_hex, uint64_t seq, const struct qt_att_event *ev,
     e |= add(o, "token", tok);
     if (ev->key != NULL) {
         e |= add(o, "key", key_json(ev->key));
+    }
+    if (ev->type == QT_ATT_EV_SESSION_KEYS) {
+        e |= add(o, "keys", keys_json(ev->keys, ev->nkeys));
     }
     if (ev->entropy != NULL) {
         e |= add(o, "entropy", entropy_json(ev->entropy));
@@ -289,6 +326,14 @@ qt_att_record_build(const struct qt_att_key *k, const char *prev_jws, uint64_t s
     QT_ENSURE(k != NULL && ev != NULL && jws != NULL, QT_E_ARG);
     QT_ENSURE(ev->token_serial != NULL && ev->token_label != NULL, QT_E_ARG);
     QT_ENSURE(qt_att_event_name(ev->type) != NULL, QT_E_ARG);
+    /* A session-keys record holds at least one key; no other record holds any. */
+    QT_ENSURE((ev->type == QT_ATT_EV_SESSION_KEYS) == (ev->keys != NULL && ev->nkeys > 0),
+              QT_E_ARG);
+    for (size_t i = 0; i < ev->nkeys && ev->keys != NULL; i++) {
+        QT_ENSURE(ev->keys[i].type == QT_ATT_EV_KEY_GENERATE ||
+                      ev->keys[i].type == QT_ATT_EV_KEYPAIR_GENERATE,
+                  QT_E_ARG);
+    }
     /* The chain starts at 1 with no predecessor; every later record has one. */
     QT_ENSURE(seq >= 1 && (prev_jws == NULL) == (seq == 1), QT_E_ARG);
     if (prev_jws == NULL) {

@@ -3,7 +3,8 @@
  * The log verifier: every signature, the payload format, the chain (seq
  * gapless from 1 in file order, prev = hash of the previous record, first
  * record a token-init, one token throughout), then look-ups of a key's
- * generation record by public-key fingerprint, and a readable rendering.
+ * generation record by public-key fingerprint (inside session-keys records too),
+ * and a readable rendering.
  * Every failure message names the record (its seq and line).  See the
  * theory of operation in att_log.c.
  */
@@ -58,6 +59,33 @@ is_hex64(const char *s)
     return 1;
 }
 
+/* A session-keys record's "keys": a non-empty array of key objects, each
+ * naming its generation event, time and kind (FORMAT.md 2.5). */
+static const char *
+check_keys(json_object *p)
+{
+    json_object *keys;
+    size_t n;
+
+    if (!json_object_object_get_ex(p, "keys", &keys) ||
+        !json_object_is_type(keys, json_type_array) || (n = json_object_array_length(keys)) == 0) {
+        return "session-keys record has no non-empty \"keys\" array";
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *k = json_object_array_get_idx(keys, i);
+        const char *ev, *kind;
+
+        if (!json_object_is_type(k, json_type_object) || (ev = get_str(k, "event")) == NULL ||
+            (strcmp(ev, "key-generate") != 0 && strcmp(ev, "keypair-generate") != 0) ||
+            get_str(k, "time") == NULL || (kind = get_str(k, "kind")) == NULL ||
+            (strcmp(kind, "pair") != 0 && strcmp(kind, "secret") != 0)) {
+            return "session-keys record has a \"keys\" entry without a generation event, "
+                   "time and kind";
+        }
+    }
+    return NULL;
+}
+
 /* Checks the fixed fields of a payload; returns a reason or NULL. */
 static const char *
 check_payload(json_object *p, uint64_t *seq, const char **prev, const char **event,
@@ -65,6 +93,7 @@ check_payload(json_object *p, uint64_t *seq, const char **prev, const char **eve
 {
     enum qt_att_event_type ev;
     json_object *tok;
+    const char *why;
     uint64_t v;
 
     if (!json_object_is_type(p, json_type_object)) {
@@ -89,6 +118,9 @@ check_payload(json_object *p, uint64_t *seq, const char **prev, const char **eve
     }
     if (get_str(p, "time") == NULL) {
         return "payload has no \"time\"";
+    }
+    if (ev == QT_ATT_EV_SESSION_KEYS && (why = check_keys(p)) != NULL) {
+        return why;
     }
     if (!json_object_object_get_ex(p, "token", &tok) ||
         (*serial = get_str(tok, "serial")) == NULL || (*label = get_str(tok, "label")) == NULL) {
@@ -216,31 +248,66 @@ qt_att_log_verify(const struct qt_att_log *log, EVP_PKEY *pub, struct qt_att_ver
     return rc;
 }
 
-qt_rc
-qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *index,
-                    char **payload)
+/* Whether key object k has SPKI SHA-256 spki_hex. */
+static int
+key_matches(json_object *k, const char *spki_hex)
+{
+    const char *fp = get_str(k, "spki_sha256");
+
+    return fp != NULL && strcmp(fp, spki_hex) == 0;
+}
+
+/* Looks for spki_hex in payload p: a keypair-generate/key-import record's
+ * "key" (*entry = QT_ATT_NO_ENTRY), or, if in_batches, an entry of a
+ * session-keys record's "keys" (*entry = its index).  1 if found. */
+static int
+payload_has_key(json_object *p, const char *spki_hex, int in_batches, size_t *entry)
+{
+    json_object *key, *keys;
+    const char *ev;
+
+    if (p == NULL || (ev = get_str(p, "event")) == NULL) {
+        return 0;
+    }
+    if ((strcmp(ev, "keypair-generate") == 0 || strcmp(ev, "key-import") == 0) &&
+        json_object_object_get_ex(p, "key", &key) && key_matches(key, spki_hex)) {
+        *entry = QT_ATT_NO_ENTRY;
+        return 1;
+    }
+    if (in_batches && strcmp(ev, "session-keys") == 0 &&
+        json_object_object_get_ex(p, "keys", &keys) && json_object_is_type(keys, json_type_array)) {
+        for (size_t j = 0; j < json_object_array_length(keys); j++) {
+            if (key_matches(json_object_array_get_idx(keys, j), spki_hex)) {
+                *entry = j;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static qt_rc
+find_key(const struct qt_att_log *log, const char *spki_hex, int in_batches, size_t *index,
+         size_t *entry, char **payload)
 {
     QT_ENSURE(log != NULL && spki_hex != NULL && index != NULL, QT_E_ARG);
     for (size_t i = 0; i < log->n; i++) {
-        json_object *p = NULL, *key;
-        const char *ev, *fp;
+        json_object *p;
         char *text = NULL;
-        size_t len;
-        int hit = 0;
+        size_t len, at = QT_ATT_NO_ENTRY;
+        int hit;
 
         if (qt_att_jws_payload(log->recs[i].jws, &text, &len) != QT_OK) {
             continue;
         }
         p = json_tokener_parse(text);
-        if (p != NULL && (ev = get_str(p, "event")) != NULL &&
-            (strcmp(ev, "keypair-generate") == 0 || strcmp(ev, "key-import") == 0) &&
-            json_object_object_get_ex(p, "key", &key) &&
-            (fp = get_str(key, "spki_sha256")) != NULL && strcmp(fp, spki_hex) == 0) {
-            hit = 1;
-        }
+        hit = payload_has_key(p, spki_hex, in_batches, &at);
         json_object_put(p);
         if (hit) {
             *index = i;
+            if (entry != NULL) {
+                *entry = at;
+            }
             if (payload != NULL) {
                 *payload = text;
             } else {
@@ -253,6 +320,20 @@ qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *
     return QT_E_NOTFOUND;
 }
 
+qt_rc
+qt_att_log_find_key(const struct qt_att_log *log, const char *spki_hex, size_t *index,
+                    char **payload)
+{
+    return find_key(log, spki_hex, 0, index, NULL, payload);
+}
+
+qt_rc
+qt_att_log_find_key_entry(const struct qt_att_log *log, const char *spki_hex, size_t *index,
+                          size_t *entry, char **payload)
+{
+    return find_key(log, spki_hex, 1, index, entry, payload);
+}
+
 static void print_value(FILE *f, json_object *v, int depth);
 
 static void
@@ -263,6 +344,24 @@ print_object(FILE *f, json_object *o, int depth)
         if (json_object_is_type(v, json_type_object)) {
             (void)fprintf(f, "%*s%s:\n", depth * 2, "", k);
             print_object(f, v, depth + 1);
+        } else if (json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0 &&
+                   json_object_is_type(json_object_array_get_idx(v, 0), json_type_object)) {
+            /* the keys of a session-keys record: one block each */
+            size_t n = json_object_array_length(v);
+
+            (void)fprintf(f, "%*s%s (%zu):\n", depth * 2, "", k, n);
+            for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+
+                (void)fprintf(f, "%*s[%zu]\n", (depth + 1) * 2, "", i);
+                if (json_object_is_type(e, json_type_object)) {
+                    print_object(f, e, depth + 2);
+                } else {
+                    (void)fprintf(f, "%*s", (depth + 2) * 2, "");
+                    print_value(f, e, depth + 2);
+                    (void)fputc('\n', f);
+                }
+            }
         } else {
             (void)fprintf(f, "%*s%-22s ", depth * 2, "", k);
             print_value(f, v, depth);

@@ -6,7 +6,10 @@
  * Every key generation starts with a reseed of the whole DRBG chain from the
  * QRNG (prediction resistance): if the entropy source is in error the call
  * fails with CKR_DEVICE_ERROR before any key material exists.  A token key
- * and its attestation event are committed in one keystore transaction.
+ * and its attestation event are committed in one keystore transaction; a
+ * session key's record is written before the key is handed out, or, with
+ * [attest] session_keys = batch (the default), queued and written with
+ * others as one record (events.c).
  *
  * Wrapping, unwrapping and derivation are in fn_wrap.c.
  */
@@ -107,27 +110,40 @@ keygen_rv(qt_rc rc)
     }
 }
 
-/* Stores one or two new key objects (pub may be NULL); token objects and
- * the KEY_GENERATE event in one transaction. */
+/* Stores one or two new key objects (pub may be NULL) with their
+ * KEY_GENERATE record: for token objects in one transaction; for session
+ * objects the record written now ([attest] session_keys = each) or queued
+ * (batch, events.c). */
 static CK_RV
 store_keys(struct qt_session *s, CK_MECHANISM_TYPE mech, struct qt_attrs *pub,
            struct qt_attrs *priv, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
 {
     struct qt_slot *slot = s->slot;
     struct qt_attrs evattrs;
-    int txn = 0;
+    int txn = 0, token, batch;
     CK_RV rv;
     qt_rc rc;
 
     qt_attrs_init(&evattrs);
-    /* the event sees the private (or secret) key's attributes: its policy
+    token = (pub != NULL && qt_attrs_bool(pub, CKA_TOKEN, 0)) || qt_attrs_bool(priv, CKA_TOKEN, 0);
+    batch = !token && qt_mod->conf.attest_session_keys == QT_ATTEST_SESSION_BATCH;
+    /* the record sees the private (or secret) key's attributes: its policy
      * (sensitive, extractable ...) and CKA_PUBLIC_KEY_INFO; attest/ never
      * reads secret values */
-    if ((rv = qt_attrs_copy(&evattrs, priv)) != CKR_OK) {
+    if (batch) {
+        /* described now: the objects take priv */
+        if ((rc = qt_event_session_key_prepare_inlock(slot, mech, priv)) != QT_OK) {
+            rv = qt_rv(rc);
+            goto out;
+        }
+    } else if ((rv = qt_attrs_copy(&evattrs, priv)) != CKR_OK) {
         goto out;
     }
-    if ((pub != NULL && qt_attrs_bool(pub, CKA_TOKEN, 0)) || qt_attrs_bool(priv, CKA_TOKEN, 0)) {
-        if ((rc = qt_ks_txn_begin(slot->tok)) != QT_OK) {
+    if (token) {
+        /* session keys queued before this one come first in the log, in a
+         * transaction of their own */
+        if ((rc = qt_event_flush_inlock(slot)) != QT_OK ||
+            (rc = qt_ks_txn_begin(slot->tok)) != QT_OK) {
             rv = qt_rv(rc);
             goto out;
         }
@@ -139,7 +155,9 @@ store_keys(struct qt_session *s, CK_MECHANISM_TYPE mech, struct qt_attrs *pub,
     if ((rv = qt_object_create_inlock(s, priv, hpriv)) != CKR_OK) {
         goto undo_pub;
     }
-    if ((rc = qt_event_record(slot, QT_EVENT_KEY_GENERATE, mech, &evattrs)) != QT_OK) {
+    rc = batch ? qt_event_session_key_commit_inlock(slot)
+               : qt_event_record(slot, QT_EVENT_KEY_GENERATE, mech, &evattrs);
+    if (rc != QT_OK) {
         rv = qt_rv(rc);
         goto undo_priv;
     }

@@ -70,6 +70,7 @@ close_session(CK_SESSION_HANDLE h)
         return rv;
     }
     if ((rv = qt_session_get_inlock(h, &s)) == CKR_OK) {
+        qt_event_flush_or_drop_inlock(s->slot, "C_CloseSession");
         qt_session_close_inlock(s);
     }
     qt_unlock();
@@ -96,6 +97,7 @@ close_all(CK_SLOT_ID id)
     if ((rv = qt_slot_get_inlock(id, &slot)) != CKR_OK) {
         goto out;
     }
+    qt_event_flush_or_drop_inlock(slot, "C_CloseAllSessions");
     if ((rv = qt_map_values(&qt_mod->sessions, &all, &n)) != CKR_OK) {
         goto out;
     }
@@ -296,6 +298,7 @@ logout(CK_SESSION_HANDLE h)
         rv = CKR_USER_NOT_LOGGED_IN;
         goto out;
     }
+    qt_event_flush_or_drop_inlock(s->slot, "C_Logout");
     qt_slot_logout_inlock(s->slot);
 out:
     qt_unlock();

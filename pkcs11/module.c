@@ -41,7 +41,9 @@
  * be held by a thread that does not exist here, its SQLite handles belong to
  * the parent, its DRBG state must never be reused) and builds its own: new
  * pipeline (device re-opened, start-up test re-run), new DRBG, new store
- * handles.  The abandoned memory is leaked on purpose.
+ * handles.  The abandoned memory is leaked on purpose; so the child never
+ * writes the session-key records its parent had queued (events.c): the
+ * parent writes them.
  *
  * C_Finalize at atexit time: if OpenSSL has already run OPENSSL_cleanup
  * (its atexit handler ran before ours), freeing our library context would
@@ -379,11 +381,14 @@ module_free_locked(struct qt_module *m)
         /* OpenSSL's atexit cleanup already ran: the process is exiting and
          * every object below holds OpenSSL state; leave it all. */
         qt_log(QT_LOG_DEBUG, "pkcs11: C_Finalize after OPENSSL_cleanup; state left to exit");
+        qt_event_finalize_inlock(0);
         left_at_exit = m;
         __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);
         qt_mutex_unlock(&m->lock);
         return;
     }
+    /* queued session-key records: written before their sessions go */
+    qt_event_finalize_inlock(1);
     qt_sessions_free_inlock();
     qt_objects_free_inlock();
     qt_slots_free_inlock();

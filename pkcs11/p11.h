@@ -256,12 +256,15 @@ qt_rc qt_module_ks_rng(void *ctx, uint8_t *out, size_t n);
 
 /* ---- slots (slot.c) ---------------------------------------------------- */
 
+struct qt_event_batch;
+
 struct qt_slot {
     CK_SLOT_ID id;
     struct qt_ks_token *tok;    /* NULL: the empty slot where C_InitToken makes a token */
     char path[1024];            /* the token's database ("" for the empty slot) */
     CK_USER_TYPE login;         /* CKU_SO, CKU_USER, or QT_NOT_LOGGED_IN */
     unsigned long sessions, rw_sessions;
+    struct qt_event_batch *batch; /* queued session-key records (events.c); NULL: none yet */
 };
 #define QT_NOT_LOGGED_IN ((CK_USER_TYPE)~0UL)
 
@@ -417,6 +420,31 @@ qt_rc qt_event_record(struct qt_slot *s, enum qt_event ev, CK_MECHANISM_TYPE mec
  * transaction that re-verifies the counter. */
 qt_rc qt_event_login_failure(void *slot, enum qt_ks_user who, unsigned failures,
                              unsigned limit) QT_MUST_CHECK;
+/* [attest] session_keys = batch (events.c, "Session-key records in
+ * batches"): the records of session-object key generations are queued per
+ * slot and written as one session-keys record.
+ *
+ * prepare: before the objects of a session key generated on s are created,
+ * describes the key (obj: the private or secret key's attributes; no secret
+ * is read) into s's queue, not yet counted.  Any error: the generation must
+ * fail.  commit: once the objects exist, counts the key, then writes the
+ * queue if it holds 256 keys or its oldest key is 1 s old; if that write
+ * fails the key is taken back out and the error returned: the generation
+ * must fail and its objects be destroyed. */
+qt_rc qt_event_session_key_prepare_inlock(struct qt_slot *s, CK_MECHANISM_TYPE mech,
+                                          const struct qt_attrs *obj) QT_MUST_CHECK;
+qt_rc qt_event_session_key_commit_inlock(struct qt_slot *s) QT_MUST_CHECK;
+/* Writes s's queued session-key records now, as one record in a transaction
+ * of its own (call outside any transaction, e.g. before a token key's).  On
+ * error they stay queued and the error is returned. */
+qt_rc qt_event_flush_inlock(struct qt_slot *s) QT_MUST_CHECK;
+/* The same at C_CloseSession, C_CloseAllSessions and C_Logout (why names
+ * the call): a failure is logged as an error with the number of records
+ * lost, and the queue emptied. */
+void qt_event_flush_or_drop_inlock(struct qt_slot *s, const char *why);
+/* C_Finalize: flush_or_drop on every slot (write == 0, OpenSSL already
+ * cleaned up: only log what is lost), then frees the queues. */
+void qt_event_finalize_inlock(int write);
 /* Installs on s->tok the keystore tamper hook that appends an object-tamper
  * record (once per object per process) when a read refuses or skips a
  * damaged object.  Idempotent; call with the module lock held whenever the

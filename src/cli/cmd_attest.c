@@ -537,7 +537,7 @@ cmd_verify(int argc, char **argv)
     struct qt_att_log log;
     EVP_PKEY *pub = NULL, *kp = NULL;
     char fp[QT_ATT_HASH_HEX], *payload = NULL;
-    size_t idx;
+    size_t idx, entry = QT_ATT_NO_ENTRY;
     int ex;
     qt_rc rc;
 
@@ -583,14 +583,21 @@ cmd_verify(int argc, char **argv)
         ex = QT_EXIT_FAIL;
         goto out;
     }
-    rc = qt_att_log_find_key(&log, fp, &idx, &payload);
+    rc = qt_att_log_find_key_entry(&log, fp, &idx, &entry, &payload);
     if (rc != QT_OK) {
         (void)printf("NOT FOUND: no key generation record for the key with SPKI SHA-256 %s\n", fp);
         ex = QT_EXIT_NOTFOUND;
         goto out;
     }
-    (void)printf("key %s was generated in this token: record seq %llu\n", fp,
-                 (unsigned long long)log.recs[idx].seq);
+    if (entry == QT_ATT_NO_ENTRY) {
+        (void)printf("key %s was generated in this token: record seq %llu\n", fp,
+                     (unsigned long long)log.recs[idx].seq);
+    } else {
+        /* a session key: one of the keys of a session-keys record */
+        (void)printf("key %s was generated in this token: record seq %llu, entry %zu of its "
+                     "\"keys\" (a session-keys record)\n",
+                     fp, (unsigned long long)log.recs[idx].seq, entry);
+    }
     if (cert != NULL) {
         /* An attestation certificate also names the record: it must be this one. */
         X509 *x = NULL;

@@ -144,6 +144,14 @@ handler(void *user, const char *section, const char *name, const char *value)
         } else {
             bad = 1;
         }
+    } else if (IS("attest", "session_keys")) {
+        if (strcmp(value, "batch") == 0) {
+            c->attest_session_keys = QT_ATTEST_SESSION_BATCH;
+        } else if (strcmp(value, "each") == 0) {
+            c->attest_session_keys = QT_ATTEST_SESSION_EACH;
+        } else {
+            bad = 1;
+        }
     } else if (IS("log", "level")) {
         static const char *const lv[] = {"error", "warn", "info", "debug", "trace"};
         bad = 1;
@@ -192,6 +200,7 @@ qt_conf_defaults(struct qt_conf *c)
     c->argon2_passes = 3;
     c->argon2_lanes = 1;
     (void)copy_str(c->attest_key_type, sizeof(c->attest_key_type), "p256");
+    c->attest_session_keys = QT_ATTEST_SESSION_BATCH;
 }
 
 qt_rc

@@ -16,7 +16,8 @@
  *             retries (0), estimate_margin (0.5 bits/sample), window (e.g. 65536)
  *   [token]   pin_max_failures (10), min_rsa_bits (2048),
  *             argon2_memory_kib (65536), argon2_passes (3), argon2_lanes (1)
- *   [attest]  key_type (p256|ed25519)
+ *   [attest]  key_type (p256|ed25519), session_keys (batch|each: how the records of
+ *             session-object key generations reach the log, see attest/FORMAT.md)
  *   [log]     level (error|warn|info|debug|trace)
  */
 #ifndef QT_COMMON_CONF_H
@@ -34,6 +35,14 @@
 #endif
 
 #define QT_CONF_STR 1024
+
+/* [attest] session_keys: one record per session-object key written before
+ * the key is handed out (each), or the keys' descriptions queued and
+ * written as one session-keys record (batch, the default). */
+enum qt_attest_session_keys {
+    QT_ATTEST_SESSION_BATCH = 0,
+    QT_ATTEST_SESSION_EACH = 1,
+};
 
 enum qt_extractor_kind {
     QT_EXTRACTOR_TOEPLITZ = 0,
@@ -67,6 +76,7 @@ struct qt_conf {
     uint32_t argon2_lanes;
     /* [attest] */
     char attest_key_type[16];
+    enum qt_attest_session_keys attest_session_keys;
 };
 
 /* Fills c with built-in defaults (no I/O). */

@@ -96,6 +96,19 @@ def verify_log(path, pem, serial=None, label=""):
             k = payload.get("key", {})
             check("attributes" in k and ("spki_sha256" in k or "kcv" in k or "id" in k),
                   "%srecord %d: key description incomplete" % (label, i + 1))
+        if payload.get("event") == "session-keys":
+            # FORMAT.md 2.5: the keys of session objects, each described as
+            # its own record's "key" plus its generation event, time, evidence
+            keys = payload.get("keys")
+            check(isinstance(keys, list) and len(keys) > 0,
+                  "%srecord %d: session-keys without keys" % (label, i + 1))
+            for j, k in enumerate(keys or []):
+                check(k.get("event") in ("keypair-generate", "key-generate") and "time" in k and
+                      isinstance(k.get("bits_drawn"), int) and
+                      isinstance(k.get("prediction_resistance"), bool) and "attributes" in k and
+                      (("spki_sha256" in k) if k.get("kind") == "pair" else ("kcv" in k)),
+                      "%srecord %d: session key %d description incomplete: %r" %
+                      (label, i + 1, j, k))
         ent = payload.get("entropy")
         if ent is not None:
             check(isinstance(ent.get("simulated"), bool) and "h_declared" in ent,
@@ -118,6 +131,22 @@ def tamper_checks(lines, key, label):
     check(verify_one(other, token) is None, label + "jwcrypto accepts another key")
 
 
+def session_key_checks(lines, key, d, label):
+    """The last record is att_mklog's session-keys record: session-0.pem's
+    key is its entry 0, found by the SPKI SHA-256 as any verifier computes it."""
+    payload = verify_one(key, lines[-1]["jws"])
+    check(payload is not None and payload.get("event") == "session-keys" and
+          len(payload.get("keys", [])) == 3, label + "last record is not a 3-key session-keys")
+    if payload is None:
+        return
+    with open(os.path.join(d, "session-0.pem"), "rb") as f:
+        pub = serialization.load_pem_public_key(f.read())
+    fp = hashlib.sha256(pub.public_bytes(serialization.Encoding.DER,
+                        serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    found = [j for j, k in enumerate(payload.get("keys", [])) if k.get("spki_sha256") == fp]
+    check(found == [0], label + "session key 0 not found by its SPKI SHA-256: %r" % found)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mklog")
@@ -128,7 +157,8 @@ def main():
     if a.mklog:
         for kind in ("p256", "ed25519"):
             with tempfile.TemporaryDirectory(prefix="qt-jose-") as d:
-                r = subprocess.run([a.mklog, d, kind, "5"])
+                # 5 records, then a session-keys record of 3 keys
+                r = subprocess.run([a.mklog, d, kind, "5", "3"])
                 check(r.returncode == 0, "att_mklog %s failed" % kind)
                 if r.returncode != 0:
                     continue
@@ -137,6 +167,7 @@ def main():
                 res = verify_log(os.path.join(d, "log.jsonl"), pem, "JOSE-TEST-0001", kind + ": ")
                 if res:
                     tamper_checks(res[0], res[1], kind + ": ")
+                    session_key_checks(res[0], res[1], d, kind + ": ")
     elif a.log and a.pubkey:
         with open(a.pubkey, "rb") as f:
             pem = f.read()

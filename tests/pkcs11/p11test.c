@@ -290,8 +290,8 @@ b64url_text(const char *s, size_t n)
 void
 p11t_read_log(const char *label, struct p11t_log *log)
 {
-    char cmd[512], qt[256];
-    static char line[65536];
+    char cmd[512], qt[256], *line = NULL;
+    size_t cap = 0;
     FILE *p;
 
     memset(log, 0, sizeof(*log));
@@ -299,7 +299,8 @@ p11t_read_log(const char *label, struct p11t_log *log)
     snprintf(cmd, sizeof(cmd), "'%s' attest export --token '%s'", qt, label);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
-    while (fgets(line, sizeof(line), p) != NULL) {
+    /* getline: a session-keys record of 256 keys is a line of some 200 KB */
+    while (getline(&line, &cap, p) > 0) {
         char *j = strstr(line, "\"jws\":\""), *d1, *d2;
 
         cr_assert_not_null(j, "export line: %s", line);
@@ -311,6 +312,7 @@ p11t_read_log(const char *label, struct p11t_log *log)
         cr_assert_lt(log->n, P11T_LOG_MAX);
         log->payload[log->n++] = b64url_text(d1 + 1, (size_t)(d2 - d1 - 1));
     }
+    free(line);
     cr_assert_eq(pclose(p), 0, "%s failed", cmd);
 }
 

@@ -301,3 +301,85 @@ Test(att_jws, malformed_compact_forms_are_rejected, .init = setup_p256, .fini = 
     }
     cr_assert_null(p);
 }
+
+/* FORMAT.md 2.5: a session-keys record's "keys", each key as its own
+ * record's "key" plus its generation event, time and evidence. */
+Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
+{
+    struct qt_att_batch_key keys[2];
+    struct qt_att_entropy en;
+    struct qt_att_event ev;
+    json_object *o, *arr, *k0, *k1, *v;
+    uint8_t id[2] = {0xca, 0xfe};
+    char *jws = NULL;
+
+    att_test_entropy(&en);
+    memset(keys, 0, sizeof(keys));
+    keys[0].type = QT_ATT_EV_KEYPAIR_GENERATE;
+    keys[0].time = 1700000000;
+    keys[0].bits_drawn = 384;
+    keys[0].prediction_resistance = 1;
+    keys[0].key.mechanism = "CKM_EC_KEY_PAIR_GEN";
+    keys[0].key.type = "EC";
+    keys[0].key.curve = "P-256";
+    keys[0].key.id = id;
+    keys[0].key.id_len = sizeof(id);
+    keys[0].key.label = "s0";
+    keys[0].key.is_pair = 1;
+    keys[0].key.has_spki = 1;
+    memset(keys[0].key.spki_sha256, 0xab, 32);
+    keys[0].key.sensitive = QT_ATT_TRUE;
+    keys[1].type = QT_ATT_EV_KEY_GENERATE;
+    keys[1].time = 1700000001;
+    keys[1].bits_drawn = 256;
+    keys[1].key.type = "AES";
+    keys[1].key.bits = 256;
+    memset(keys[1].key.kcv, 0x12, 3);
+    keys[1].key.kcv_len = 3;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = QT_ATT_EV_SESSION_KEYS;
+    ev.token_serial = "S";
+    ev.token_label = "L";
+    ev.entropy = &en;
+    ev.keys = keys;
+    ev.nkeys = 2;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
+    o = payload_of(jws);
+    cr_assert_str_eq(str_at(o, "event", NULL), "session-keys");
+    cr_assert_not(json_object_object_get_ex(o, "key", &v), "no single \"key\"");
+    cr_assert(json_object_object_get_ex(o, "keys", &arr));
+    cr_assert_eq(json_object_array_length(arr), 2);
+    k0 = json_object_array_get_idx(arr, 0);
+    k1 = json_object_array_get_idx(arr, 1);
+    cr_assert_str_eq(str_at(k0, "event", NULL), "keypair-generate");
+    cr_assert_str_eq(str_at(k0, "time", NULL), "2023-11-14T22:13:20Z");
+    cr_assert_str_eq(str_at(k0, "kind", NULL), "pair");
+    cr_assert_str_eq(str_at(k0, "id", NULL), "cafe");
+    cr_assert_str_eq(str_at(k0, "label", NULL), "s0");
+    cr_assert_str_eq(str_at(k0, "curve", NULL), "P-256");
+    cr_assert_str_eq(str_at(k0, "spki_sha256", NULL),
+                     "abababababababababababababababababababababababababababababababab");
+    cr_assert_str_eq(str_at(k0, "bits_drawn", NULL), "384");
+    cr_assert_str_eq(str_at(k0, "prediction_resistance", NULL), "true");
+    cr_assert_str_eq(str_at(k0, "attributes", "sensitive"), "true");
+    cr_assert_str_eq(str_at(k1, "event", NULL), "key-generate");
+    cr_assert_str_eq(str_at(k1, "kind", NULL), "secret");
+    cr_assert_str_eq(str_at(k1, "kcv", NULL), "121212");
+    cr_assert_str_eq(str_at(k1, "prediction_resistance", NULL), "false");
+    cr_assert_str_eq(str_at(o, "entropy", "device_type"), "sim");
+    json_object_put(o);
+    free(jws);
+    jws = NULL;
+    /* no keys, keys on another event, or a key that is no generation: refused */
+    ev.nkeys = 0;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_E_ARG);
+    ev.nkeys = 2;
+    ev.type = QT_ATT_EV_PIN_CHANGE;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_E_ARG);
+    ev.type = QT_ATT_EV_SESSION_KEYS;
+    keys[1].type = QT_ATT_EV_KEY_DESTROY;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_E_ARG);
+    ev.keys = NULL;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_E_ARG);
+    cr_assert_null(jws);
+}

@@ -368,3 +368,119 @@ Test(att_verify, random_mutations_never_verify_nor_crash, .init = setup, .fini =
     }
     free(text);
 }
+
+/* Appends to log_ (N records) record N + 1: a session-keys record of 3 keys,
+ * key j with spki_sha256 = 0x50 + j repeated (j = 1 a secret key: kcv). */
+static void
+add_session_keys(void)
+{
+    struct qt_att_batch_key keys[3];
+    struct qt_att_entropy en;
+    struct qt_att_event ev;
+    char *jws = NULL;
+
+    att_test_entropy(&en);
+    memset(keys, 0, sizeof(keys));
+    for (int j = 0; j < 3; j++) {
+        keys[j].type = j == 1 ? QT_ATT_EV_KEY_GENERATE : QT_ATT_EV_KEYPAIR_GENERATE;
+        keys[j].bits_drawn = 256;
+        keys[j].prediction_resistance = 1;
+        keys[j].key.type = j == 1 ? "AES" : "EC";
+        keys[j].key.is_pair = j != 1;
+        keys[j].key.has_spki = j != 1;
+        memset(keys[j].key.spki_sha256, 0x50 + j, sizeof(keys[j].key.spki_sha256));
+        if (j == 1) {
+            memset(keys[j].key.kcv, 0x51, 3);
+            keys[j].key.kcv_len = 3;
+        }
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.type = QT_ATT_EV_SESSION_KEYS;
+    ev.token_serial = "SERIAL-A";
+    ev.token_label = "token-a";
+    ev.entropy = &en;
+    ev.keys = keys;
+    ev.nkeys = 3;
+    cr_assert_eq(qt_att_record_build(key, log_.recs[N - 1].jws, N + 1, &ev, &jws), QT_OK);
+    cr_assert_eq(qt_att_log_add(&log_, N + 1, jws), QT_OK);
+    free(jws);
+}
+
+Test(att_verify, session_key_found_inside_batch_record, .init = setup, .fini = teardown)
+{
+    char hex[QT_ATT_HASH_HEX];
+    uint8_t fp[32];
+    char *payload = NULL;
+    size_t idx = 99, entry = 99;
+
+    add_session_keys();
+    cr_assert_eq(verify(&log_), QT_OK, "%s", res.reason);
+    cr_assert_eq(res.records, N + 1);
+    memset(fp, 0x52, sizeof(fp));
+    qt_hex(hex, fp, sizeof(fp));
+    cr_assert_eq(qt_att_log_find_key_entry(&log_, hex, &idx, &entry, &payload), QT_OK);
+    cr_assert_eq(idx, N);
+    cr_assert_eq(entry, 2);
+    cr_assert_not_null(strstr(payload, "\"event\":\"session-keys\""));
+    free(payload);
+    /* records about one key are found as before, with no entry */
+    memset(fp, 3, sizeof(fp));
+    qt_hex(hex, fp, sizeof(fp));
+    cr_assert_eq(qt_att_log_find_key_entry(&log_, hex, &idx, &entry, NULL), QT_OK);
+    cr_assert_eq(idx, 3);
+    cr_assert_eq(entry, QT_ATT_NO_ENTRY);
+    /* qt_att_log_find_key (the ceremony's look-up) only finds records of one key */
+    memset(fp, 0x50, sizeof(fp));
+    qt_hex(hex, fp, sizeof(fp));
+    cr_assert_eq(qt_att_log_find_key(&log_, hex, &idx, NULL), QT_E_NOTFOUND);
+    cr_assert_eq(qt_att_log_find_key_entry(&log_, hex, &idx, &entry, NULL), QT_OK);
+    cr_assert_eq(entry, 0);
+    /* the secret key (no spki) is not found by a fingerprint of 0x51s */
+    memset(fp, 0x51, sizeof(fp));
+    qt_hex(hex, fp, sizeof(fp));
+    cr_assert_eq(qt_att_log_find_key_entry(&log_, hex, &idx, &entry, NULL), QT_E_NOTFOUND);
+}
+
+Test(att_verify, flipped_byte_in_batch_record_fails_naming_it, .init = setup, .fini = teardown)
+{
+    char *j;
+    size_t dot;
+
+    add_session_keys();
+    j = log_.recs[N].jws;
+    dot = (size_t)(strchr(j, '.') - j);
+    /* a byte inside the payload, where the keys are */
+    j[dot + 400] = j[dot + 400] == 'A' ? 'B' : 'A';
+    expect_named(verify(&log_), "record seq 8 (line");
+    cr_assert_eq(res.bad_seq, N + 1);
+}
+
+/* A signed session-keys payload whose "keys" is empty, or whose entry has
+ * no generation event, is malformed: the verifier names the record. */
+Test(att_verify, session_keys_without_keys_is_malformed, .init = setup, .fini = teardown)
+{
+    static const char *const bodies[] = {
+        "\"keys\":[]",
+        "\"keys\":[{\"kind\":\"pair\",\"time\":\"2026-01-01T00:00:00Z\"}]",
+        "\"keys\":{}",
+    };
+
+    for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+        char prev[QT_ATT_HASH_HEX], payload[1024], *jws = NULL;
+
+        cr_assert_eq(qt_att_record_hash(log_.recs[N - 1].jws, prev), QT_OK);
+        (void)snprintf(payload, sizeof(payload),
+                       "{\"v\":1,\"seq\":%d,\"prev\":\"%s\",\"event\":\"session-keys\","
+                       "\"time\":\"2026-01-01T00:00:00Z\",\"token\":{\"serial\":\"SERIAL-A\","
+                       "\"label\":\"token-a\"},%s}",
+                       N + 1, prev, bodies[b]);
+        cr_assert_eq(qt_att_jws_sign(key, payload, strlen(payload), &jws), QT_OK);
+        cr_assert_eq(qt_att_log_add(&log_, N + 1, jws), QT_OK);
+        free(jws);
+        cr_assert_eq(verify(&log_), QT_E_FORMAT, "%s", bodies[b]);
+        expect_named(QT_E_FORMAT, "record seq 8 (line");
+        cr_assert_not_null(strstr(res.reason, "keys"), "%s", res.reason);
+        free(log_.recs[N].jws);
+        log_.n--;
+    }
+}

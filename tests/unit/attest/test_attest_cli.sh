@@ -128,6 +128,31 @@ expect 1 "^INVALID: record seq 3" "attest show --pubkey on a changed log (exit 1
     "$QTOKEN" attest show "$T/bad.jsonl" --pubkey "$P"
 expect 4 "no token labelled" "attest export: unknown token (exit 4)" \
     "$QTOKEN" attest export --token no-such-token
+# A session-keys record (FORMAT.md 2.5): record 4 holds 3 session keys,
+# 0 and 2 key pairs (session-J.pem), 1 a secret key.
+mkdir -p "$T/blog"
+"$MKLOG" "$T/blog" p256 3 3 || ko "att_mklog with a session-keys record"
+BL=$T/blog/log.jsonl
+BP=$T/blog/pub.pem
+expect 0 "^valid: 4 records" "attest verify: a log with a session-keys record (exit 0)" \
+    "$QTOKEN" attest verify "$BL" --pubkey "$BP"
+expect 0 "record seq 4, entry 2 of its \"keys\" \(a session-keys record\)" \
+    "attest verify --key-pubkey: a session key found inside the batch record, entry named" \
+    "$QTOKEN" attest verify "$BL" --pubkey "$BP" --key-pubkey "$T/blog/session-2.pem"
+expect 0 "^#4 .*session-keys" "... and the record printed" \
+    "$QTOKEN" attest verify "$BL" --pubkey "$BP" --key-pubkey "$T/blog/session-0.pem"
+expect 4 "NOT FOUND" "attest verify --key-pubkey: a key in no record of the batch log (exit 4)" \
+    "$QTOKEN" attest verify "$BL" --pubkey "$BP" --key-pubkey "$T/other.pub"
+# one byte of the batch record's payload changed (its 200th character)
+awk 'NR == 4 { c = substr($0, 200, 1); $0 = substr($0, 1, 199) (c == "A" ? "B" : "A") \
+    substr($0, 201) } { print }' "$BL" >"$T/bbad.jsonl"
+expect 1 "^INVALID: record seq 4 \(line 4\): signature" \
+    "attest verify: a changed byte in the session-keys record fails, naming it (exit 1)" \
+    "$QTOKEN" attest verify "$T/bbad.jsonl" --pubkey "$BP"
+expect 0 "keys \(3\):" "attest show: the batch record's keys, readable" \
+    "$QTOKEN" attest show "$BL"
+expect 0 "^ +\[1\]$" "... one block per key, numbered" "$QTOKEN" attest show "$BL"
+expect 0 "kcv +010101" "... the secret key's kcv" "$QTOKEN" attest show "$BL"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/o.key" \
     -out "$T/o.pem" -subj /CN=other -days 1 2>/dev/null
 expect 1 "does not certify" "attest import-cert: a certificate for another key (exit 1)" \

@@ -109,3 +109,22 @@ Test(conf, install_dir_is_created_private, .init = setup)
     cr_assert_eq(stat(out, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0700);
 }
+
+Test(conf, attest_session_keys_batch_by_default_each_or_error, .init = setup)
+{
+    struct qt_conf c;
+    char err[256] = "";
+
+    qt_conf_defaults(&c);
+    cr_assert_eq(c.attest_session_keys, QT_ATTEST_SESSION_BATCH);
+    setenv("QTOKEN_CONF", path, 1);
+    write_conf("[attest]\nsession_keys = each\n");
+    cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_OK, "%s", err);
+    cr_assert_eq(c.attest_session_keys, QT_ATTEST_SESSION_EACH);
+    write_conf("[attest]\nsession_keys = batch\n");
+    cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_OK, "%s", err);
+    cr_assert_eq(c.attest_session_keys, QT_ATTEST_SESSION_BATCH);
+    write_conf("[attest]\nsession_keys = never\n");
+    cr_assert_eq(qt_conf_load(&c, err, sizeof(err)), QT_E_CONFIG);
+    cr_assert(strstr(err, "session_keys") != NULL, "%s", err);
+}
