@@ -71,14 +71,20 @@ qt_att_record_hash(const char *jws, char hex[QT_ATT_HASH_HEX])
 }
 
 /* json-c helpers: each returns 0 on success, -1 on allocation failure (the
- * value is released by json-c on a failed add). */
+ * value is released by json-c on a failed add).  Every key is a string
+ * literal added once per object: json-c neither copies it nor looks for an
+ * earlier entry (a session-keys record adds ~30 members per key). */
 static int
 add(json_object *o, const char *k, json_object *v)
 {
     if (v == NULL) {
         return -1;
     }
-    return json_object_object_add(o, k, v) == 0 ? 0 : -1;
+    return json_object_object_add_ex(o, k, v,
+                                     JSON_C_OBJECT_ADD_KEY_IS_NEW |
+                                         JSON_C_OBJECT_KEY_IS_CONSTANT) == 0
+               ? 0
+               : -1;
 }
 
 static int
@@ -118,15 +124,17 @@ add_real(json_object *o, const char *k, double v)
 static int
 add_hex(json_object *o, const char *k, const uint8_t *p, size_t n)
 {
-    char *hex = malloc(2 * n + 1);
+    char small[129], *hex = n <= 64 ? small : malloc(2 * n + 1);
     int r;
 
     if (hex == NULL) {
         return -1;
     }
     qt_hex(hex, p, n);
-    r = add_str(o, k, hex);
-    free(hex);
+    r = add(o, k, json_object_new_string_len(hex, (int)(2 * n)));
+    if (hex != small) {
+        free(hex);
+    }
     return r;
 }
 
