@@ -188,9 +188,9 @@ qt_ent_toeplitz_free(struct qt_ent_toeplitz *t)
 /* Portable kernel: per input word a table of its 16 nibble multiples, then
  * each product is 16 table lookups, shifts and xors. */
 static void
-toeplitz_portable(struct qt_ent_toeplitz *t)
+toeplitz_portable(struct qt_ent_toeplitz *t, size_t mw)
 {
-    const size_t nw = t->nw, mw = t->mw;
+    const size_t nw = t->nw;
     uint64_t prev_hi = 0;
 
     for (size_t j = 0; j < nw; j++) {
@@ -233,27 +233,40 @@ qt_rc
 qt_ent_toeplitz_hash(struct qt_ent_toeplitz *t, enum qt_ent_toeplitz_path path,
                      const uint8_t *in, uint8_t *out)
 {
+    QT_ENSURE(t != NULL, QT_E_ARG);
+    return qt_ent_toeplitz_hash_prefix(t, path, in, out, t->out_bytes);
+}
+
+/* Output word k is the product of the input with rows 64k .. 64k + 63 of
+ * the matrix alone, so a prefix costs only its own words. */
+qt_rc
+qt_ent_toeplitz_hash_prefix(struct qt_ent_toeplitz *t, enum qt_ent_toeplitz_path path,
+                            const uint8_t *in, uint8_t *out, size_t nbytes)
+{
+    size_t mw;
     int clmul;
 
     QT_ENSURE(t != NULL && in != NULL && out != NULL, QT_E_ARG);
+    QT_ENSURE(nbytes > 0 && nbytes <= t->out_bytes, QT_E_ARG);
+    mw = (nbytes + 7) / 8;
     clmul = path != QT_ENT_TOEPLITZ_PORTABLE && qt_ent_toeplitz_clmul_available();
     QT_ENSURE(path != QT_ENT_TOEPLITZ_CLMUL || clmul, QT_E_UNSUPPORTED);
     for (size_t w = 0; w < t->nw; w++) {
         t->xw[w] = get_le64(in + 8 * w);
     }
     if (clmul) {
-        qt_ent_toeplitz_clmul_kernel(t->tw, t->xw, t->nw, t->mw, t->yw);
+        qt_ent_toeplitz_clmul_kernel(t->tw, t->xw, t->nw, mw, t->yw);
     } else {
-        toeplitz_portable(t);
+        toeplitz_portable(t, mw);
     }
-    for (size_t w = 0; w < t->out_bytes / 8; w++) {
+    for (size_t w = 0; w < nbytes / 8; w++) {
         put_le64(out + 8 * w, t->yw[w]);
     }
-    for (size_t i = t->out_bytes / 8 * 8; i < t->out_bytes; i++) {
+    for (size_t i = nbytes / 8 * 8; i < nbytes; i++) {
         out[i] = (uint8_t)(t->yw[i / 8] >> (8 * (i % 8)));
     }
     qt_wipe(t->xw, t->nw * sizeof(*t->xw));
-    qt_wipe(t->yw, t->mw * sizeof(*t->yw));
+    qt_wipe(t->yw, mw * sizeof(*t->yw));
     return QT_OK;
 }
 
@@ -323,18 +336,31 @@ sha256_condition(struct qt_ent_extractor *x, const uint16_t *s, uint8_t *out)
 qt_rc
 qt_ent_extractor_run(struct qt_ent_extractor *x, const uint16_t *samples, uint8_t *out)
 {
+    QT_ENSURE(x != NULL, QT_E_ARG);
+    return qt_ent_extractor_run_prefix(x, samples, out, x->g.out_bits / 8);
+}
+
+qt_rc
+qt_ent_extractor_run_prefix(struct qt_ent_extractor *x, const uint16_t *samples, uint8_t *out,
+                            size_t nbytes)
+{
+    uint8_t full[SHA_OUT_BITS / 8];
     qt_rc rc;
 
     QT_ENSURE(x != NULL && samples != NULL && out != NULL, QT_E_ARG);
+    QT_ENSURE(nbytes > 0 && nbytes <= x->g.out_bits / 8, QT_E_ARG);
     if (x->g.kind == QT_EXTRACTOR_SHA256) {
-        rc = sha256_condition(x, samples, out);
+        if ((rc = sha256_condition(x, samples, full)) == QT_OK) {
+            memcpy(out, full, nbytes);
+        }
+        qt_wipe(full, sizeof(full));
     } else {
         qt_ent_pack(samples, x->g.n_samples, x->g.bits, x->packed);
-        rc = qt_ent_toeplitz_hash(x->t, QT_ENT_TOEPLITZ_AUTO, x->packed, out);
+        rc = qt_ent_toeplitz_hash_prefix(x->t, QT_ENT_TOEPLITZ_AUTO, x->packed, out, nbytes);
     }
     qt_wipe(x->packed, x->packed_len);
     if (rc != QT_OK) {
-        qt_wipe(out, x->g.out_bits / 8);
+        qt_wipe(out, nbytes);
     }
     return rc;
 }

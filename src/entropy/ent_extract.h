@@ -68,6 +68,12 @@ qt_rc qt_ent_toeplitz_new(const uint8_t *seed, size_t seed_len, size_t in_bits, 
                           struct qt_ent_toeplitz **out) QT_MUST_CHECK;
 qt_rc qt_ent_toeplitz_hash(struct qt_ent_toeplitz *t, enum qt_ent_toeplitz_path path,
                            const uint8_t *in, uint8_t *out) QT_MUST_CHECK;
+/* The first nbytes (1 .. out_bits / 8) of the product, computing only
+ * those: the first rows of a Toeplitz matrix are a Toeplitz matrix (a
+ * shorter output of the same universal family; leftover hash lemma with a
+ * smaller output length). */
+qt_rc qt_ent_toeplitz_hash_prefix(struct qt_ent_toeplitz *t, enum qt_ent_toeplitz_path path,
+                                  const uint8_t *in, uint8_t *out, size_t nbytes) QT_MUST_CHECK;
 void qt_ent_toeplitz_free(struct qt_ent_toeplitz *t);
 
 /* The extractor the pipeline uses: geometry + Toeplitz or SHA-256. */
@@ -77,6 +83,9 @@ qt_rc qt_ent_extractor_new(const struct qt_ent_extract_geom *g, const uint8_t *s
 /* g->n_samples samples in, g->out_bits / 8 bytes out. Wipes its scratch. */
 qt_rc qt_ent_extractor_run(struct qt_ent_extractor *x, const uint16_t *samples,
                            uint8_t *out) QT_MUST_CHECK;
+/* The first nbytes of run's output (Toeplitz: only those computed). */
+qt_rc qt_ent_extractor_run_prefix(struct qt_ent_extractor *x, const uint16_t *samples,
+                                  uint8_t *out, size_t nbytes) QT_MUST_CHECK;
 void qt_ent_extractor_free(struct qt_ent_extractor *x);
 
 #endif

@@ -401,11 +401,13 @@ serve_fresh(struct qt_ent_pipeline *p, uint8_t *out, size_t n)
         for (size_t b = 0; b < blocks && done < n; b++) {
             const uint16_t *in = p->win + b * ns;
             size_t k = blk_bytes < n - done ? blk_bytes : n - done;
-            if ((rc = qt_ent_extractor_run(p->x, in, p->blk)) != QT_OK) {
+            /* only the k bytes handed out are computed (a reseed needs 48
+             * of a Toeplitz block's 384) */
+            if ((rc = qt_ent_extractor_run_prefix(p->x, in, p->blk, k)) != QT_OK) {
                 goto out;
             }
-            p->local.bits_extracted += p->geom.out_bits;
-            qt_ent_stats_add(p->stats, QT_ENT_C_BITS_EXTRACTED, p->geom.out_bits);
+            p->local.bits_extracted += 8 * k;
+            qt_ent_stats_add(p->stats, QT_ENT_C_BITS_EXTRACTED, 8 * k);
             memcpy(out + done, p->blk, k);
             done += k;
             qt_wipe(p->blk, p->blk_len);

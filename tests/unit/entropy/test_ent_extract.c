@@ -270,3 +270,58 @@ Test(ent_extract, extractor_wrapper_equals_toeplitz_of_packed_samples)
     qt_ent_toeplitz_free(t);
     qt_ent_extractor_free(x);
 }
+
+/* A prefix computes exactly the first bytes of the full product, on both
+ * kernels and through the extractor (Toeplitz and SHA-256), and refuses
+ * lengths of 0 or more than the output. */
+Test(ent_extract, prefix_is_the_first_bytes_of_the_full_output)
+{
+    static const size_t lens[] = {1, 7, 8, 9, 31, 32, 48, 64, 65, 0 /* out - 1 */, 0 /* out */};
+    static uint8_t seed[QT_ENT_SEED_BYTES], packed[1024], full[1024], part[1024];
+    static uint16_t s[512];
+    struct qt_ent_extract_geom g, gs;
+    struct qt_ent_extractor *x = NULL, *xs = NULL;
+    struct qt_ent_toeplitz *t = NULL;
+
+    fill(seed, sizeof(seed));
+    for (size_t i = 0; i < 512; i++) {
+        s[i] = (uint16_t)(rnd() & 0xFF);
+    }
+    cr_assert_eq(qt_ent_extract_geometry(QT_EXTRACTOR_TOEPLITZ, 8, 6.27, 64, &g), QT_OK);
+    cr_assert_geq(g.out_bits, 1024);
+    cr_assert_eq(qt_ent_extractor_new(&g, seed, sizeof(seed), &x), QT_OK);
+    cr_assert_eq(qt_ent_extractor_run(x, s, full), QT_OK);
+    qt_ent_pack(s, 512, 8, packed);
+    cr_assert_eq(qt_ent_toeplitz_new(seed, sizeof(seed), g.in_bits, g.out_bits, &t), QT_OK);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t n = lens[i] != 0 ? lens[i] : g.out_bits / 8 - (i + 1 < sizeof(lens) / sizeof(lens[0]));
+
+        memset(part, 0xEE, sizeof(part));
+        cr_assert_eq(qt_ent_extractor_run_prefix(x, s, part, n), QT_OK);
+        cr_assert_eq(memcmp(part, full, n), 0, "extractor prefix %zu", n);
+        cr_assert_eq(part[n], 0xEE, "wrote past %zu bytes", n);
+        cr_assert_eq(qt_ent_toeplitz_hash_prefix(t, QT_ENT_TOEPLITZ_PORTABLE, packed, part, n),
+                     QT_OK);
+        cr_assert_eq(memcmp(part, full, n), 0, "portable prefix %zu", n);
+        if (qt_ent_toeplitz_have_clmul()) {
+            cr_assert_eq(qt_ent_toeplitz_hash_prefix(t, QT_ENT_TOEPLITZ_CLMUL, packed, part, n),
+                         QT_OK);
+            cr_assert_eq(memcmp(part, full, n), 0, "clmul prefix %zu", n);
+        }
+    }
+    cr_assert_eq(qt_ent_extractor_run_prefix(x, s, part, 0), QT_E_ARG);
+    cr_assert_eq(qt_ent_extractor_run_prefix(x, s, part, g.out_bits / 8 + 1), QT_E_ARG);
+    cr_assert_eq(
+        qt_ent_toeplitz_hash_prefix(t, QT_ENT_TOEPLITZ_AUTO, packed, part, g.out_bits / 8 + 1),
+        QT_E_ARG);
+    /* SHA-256: the first bytes of the digest */
+    cr_assert_eq(qt_ent_extract_geometry(QT_EXTRACTOR_SHA256, 8, 6.27, 64, &gs), QT_OK);
+    cr_assert_eq(qt_ent_extractor_new(&gs, NULL, 0, &xs), QT_OK);
+    cr_assert_eq(qt_ent_extractor_run(xs, s, full), QT_OK);
+    cr_assert_eq(qt_ent_extractor_run_prefix(xs, s, part, 20), QT_OK);
+    cr_assert_eq(memcmp(part, full, 20), 0);
+    cr_assert_eq(qt_ent_extractor_run_prefix(xs, s, part, 33), QT_E_ARG);
+    qt_ent_toeplitz_free(t);
+    qt_ent_extractor_free(x);
+    qt_ent_extractor_free(xs);
+}
