@@ -139,10 +139,10 @@ add_hex(json_object *o, const char *k, const uint8_t *p, size_t n)
 }
 
 static json_object *
-key_json(const struct qt_att_key_desc *kd)
+key_json_shared(const struct qt_att_key_desc *kd, json_object *same_attrs, json_object **attrs)
 {
     json_object *o = json_object_new_object();
-    json_object *a = json_object_new_object();
+    json_object *a = same_attrs != NULL ? json_object_get(same_attrs) : json_object_new_object();
     int e = 0;
 
     if (o == NULL || a == NULL) {
@@ -166,6 +166,9 @@ key_json(const struct qt_att_key_desc *kd)
     if (kd->kcv_len > 0 && kd->kcv_len <= sizeof(kd->kcv)) {
         e |= add_hex(o, "kcv", kd->kcv, kd->kcv_len);
     }
+    if (same_attrs != NULL) {
+        goto attrs_done;
+    }
     e |= add_tri(a, "sensitive", kd->sensitive);
     e |= add_tri(a, "extractable", kd->extractable);
     e |= add_tri(a, "never_extractable", kd->never_extractable);
@@ -179,12 +182,35 @@ key_json(const struct qt_att_key_desc *kd)
     e |= add_tri(a, "decrypt", kd->decrypt);
     e |= add_tri(a, "unwrap", kd->unwrap);
     e |= add_tri(a, "derive", kd->derive);
+attrs_done:
+    if (attrs != NULL) {
+        *attrs = a; /* borrowed: o holds it */
+    }
     e |= add(o, "attributes", a);
     if (e != 0) {
         json_object_put(o);
         return NULL;
     }
     return o;
+}
+
+static json_object *
+key_json(const struct qt_att_key_desc *kd)
+{
+    return key_json_shared(kd, NULL, NULL);
+}
+
+/* The policy attributes of two key descriptions are the same. */
+static int
+same_policy(const struct qt_att_key_desc *a, const struct qt_att_key_desc *b)
+{
+    return a->sensitive == b->sensitive && a->extractable == b->extractable &&
+           a->never_extractable == b->never_extractable &&
+           a->always_sensitive == b->always_sensitive && a->local == b->local &&
+           a->private_ == b->private_ && a->modifiable == b->modifiable &&
+           a->copyable == b->copyable && a->destroyable == b->destroyable &&
+           a->sign == b->sign && a->decrypt == b->decrypt && a->unwrap == b->unwrap &&
+           a->derive == b->derive;
 }
 
 static json_object *
@@ -242,6 +268,7 @@ static json_object *
 keys_json(const struct qt_att_batch_key *keys, size_t n)
 {
     json_object *arr = json_object_new_array_ext((int)n);
+    json_object *attrs = NULL; /* the previous key's "attributes", shared when equal */
     char when[32];
 
     if (arr == NULL) {
@@ -252,7 +279,12 @@ keys_json(const struct qt_att_batch_key *keys, size_t n)
         json_object *o;
         int e = 0;
 
-        if (format_time(b->time, when) != 0 || (o = key_json(&b->key)) == NULL) {
+        /* keys of one batch mostly share their policy: one json-c object
+         * (reference-counted) serialised once per key, built once */
+        json_object *same = i > 0 && same_policy(&b->key, &keys[i - 1].key) ? attrs : NULL;
+
+        if (format_time(b->time, when) != 0 ||
+            (o = key_json_shared(&b->key, same, &attrs)) == NULL) {
             json_object_put(arr);
             return NULL;
         }

@@ -383,3 +383,55 @@ Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
     cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_E_ARG);
     cr_assert_null(jws);
 }
+
+/* Keys of a batch with the same policy share one "attributes" object while
+ * the record is built; each key's serialised attributes must still be its
+ * own: same, same, different, same-as-the-first. */
+Test(att_record, session_keys_policies_per_key, .init = setup_p256, .fini = teardown)
+{
+    static const enum qt_att_bool sens[] = {QT_ATT_TRUE, QT_ATT_TRUE, QT_ATT_FALSE, QT_ATT_TRUE};
+    static const enum qt_att_bool sign[] = {QT_ATT_TRUE, QT_ATT_TRUE, QT_ATT_TRUE, QT_ATT_UNSET};
+    struct qt_att_batch_key keys[4];
+    struct qt_att_entropy en;
+    struct qt_att_event ev;
+    json_object *o, *arr, *v;
+    char *jws = NULL;
+
+    att_test_entropy(&en);
+    memset(keys, 0, sizeof(keys));
+    for (int i = 0; i < 4; i++) {
+        keys[i].type = QT_ATT_EV_KEY_GENERATE;
+        keys[i].time = 1700000000 + i;
+        keys[i].key.type = "AES";
+        keys[i].key.bits = 256;
+        keys[i].key.kcv_len = 3;
+        keys[i].key.sensitive = sens[i];
+        keys[i].key.sign = sign[i];
+        keys[i].key.extractable = QT_ATT_FALSE;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.type = QT_ATT_EV_SESSION_KEYS;
+    ev.token_serial = "S";
+    ev.token_label = "L";
+    ev.entropy = &en;
+    ev.keys = keys;
+    ev.nkeys = 4;
+    cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
+    o = payload_of(jws);
+    cr_assert(json_object_object_get_ex(o, "keys", &arr));
+    cr_assert_eq(json_object_array_length(arr), 4);
+    for (int i = 0; i < 4; i++) {
+        json_object *k = json_object_array_get_idx(arr, (size_t)i);
+        cr_assert_str_eq(str_at(k, "attributes", "sensitive"),
+                         sens[i] == QT_ATT_TRUE ? "true" : "false", "key %d", i);
+        cr_assert_str_eq(str_at(k, "attributes", "extractable"), "false", "key %d", i);
+        if (sign[i] == QT_ATT_UNSET) {
+            cr_assert(json_object_object_get_ex(k, "attributes", &v));
+            cr_assert_not(json_object_object_get_ex(v, "sign", NULL), "key %d: no sign", i);
+        } else {
+            cr_assert_str_eq(str_at(k, "attributes", "sign"), "true", "key %d", i);
+        }
+    }
+    json_object_put(o);
+    free(jws);
+}
