@@ -478,6 +478,22 @@ Test(crypto_sign, ecdsa_der_rs_conversion)
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
     n = unhex("30060201010201", d, sizeof(d));
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    /* a third element, an empty integer, a long-form length for a short
+     * sequence, a redundant zero before a byte without its high bit */
+    n = unhex("3009020101020102020103", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("30050200020102", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("30810602010102010200", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("3007020101020200 7f", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    /* zero is one 0x00 byte; r of exactly half bytes with its high bit set */
+    n = unhex("3006020100020102", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_OK);
+    memset(rs, 0, sizeof(rs));
+    rs[63] = 2;
+    assert_bytes(out, rs, 64);
     cr_assert_eq(qt_crypto_ecdsa_rs_to_der(rs, 63, &der), QT_E_RANGE);
 }
 
