@@ -23,7 +23,8 @@ struct qt_crypto_key {
     OSSL_LIB_CTX *lc;           /* borrowed; the libctx the key lives in */
     EVP_PKEY *pkey;             /* RSA, EC, EC_EDWARDS */
     struct qt_secret secret;    /* AES, GENERIC_SECRET */
-    struct qt_crypto_tmpl *tmpls; /* prepared operation contexts */
+    /* prepared operation contexts */
+    struct qt_crypto_tmpl *tmpls;
 };
 
 /* ---- Prepared operation contexts (crypto_tmpl.c) ---- */
@@ -51,8 +52,7 @@ struct qt_crypto_tmpl {
 /* Makes the context of setup `arg` for key k into *ctx (of the kind given to
  * qt_crypto_tmpl_ctx).  On failure *ctx may hold a partial context, which the
  * caller frees. */
-typedef qt_rc (*qt_crypto_tmpl_make_fn)(const struct qt_crypto_key *k, const void *arg,
-                                        void **ctx);
+typedef qt_rc (*qt_crypto_tmpl_make_fn)(const struct qt_crypto_key *k, const void *arg, void **ctx);
 
 /* A fresh context for setup id of k, owned by the caller: a duplicate of the
  * key's template id, which make creates (from arg) on the first call.
@@ -60,9 +60,9 @@ typedef qt_rc (*qt_crypto_tmpl_make_fn)(const struct qt_crypto_key *k, const voi
  * and *ctx was made for this operation alone), for qt_crypto_tmpl_give_idle.
  * The same id must always mean the same setup and kind.  Errors: those of
  * make; the OpenSSL error queue is the caller's to mark. */
-qt_rc qt_crypto_tmpl_ctx(const struct qt_crypto_key *k, uint64_t id,
-                         enum qt_crypto_tmpl_kind kind, qt_crypto_tmpl_make_fn make,
-                         const void *arg, void **ctx, struct qt_crypto_tmpl **tmpl) QT_MUST_CHECK;
+qt_rc qt_crypto_tmpl_ctx(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tmpl_kind kind,
+                         qt_crypto_tmpl_make_fn make, const void *arg, void **ctx,
+                         struct qt_crypto_tmpl **tmpl) QT_MUST_CHECK;
 
 /* The template id of k, or NULL if none was made yet. */
 struct qt_crypto_tmpl *qt_crypto_tmpl_find(const struct qt_crypto_key *k, uint64_t id);

@@ -17,11 +17,11 @@
  * without any allocation (HMAC).
  *
  * Publication is lock-free: a new template is pushed on the key's list with
- * a compare-and-swap; two threads making the same one at once both push it
- * (the first found is used, both are freed with the key).  Idle contexts
- * move with atomic exchanges, so each has one owner at any time.  Entries
- * are never removed while the key lives; the key is freed only when no
- * operation uses it any more (pkcs11/key.c counts references), and then
+ * a compare-and-swap; of two threads making the same one at once, the one
+ * that loses the race uses what it made for its own operation only.  Idle
+ * contexts move with atomic exchanges, so each has one owner at any time.
+ * Entries are never removed while the key lives; the key is freed only when
+ * no operation uses it any more (pkcs11/key.c counts references), and then
  * frees every template and idle context with it.
  *
  * Secrets: templates and idle contexts hold what the key holds (references
@@ -89,12 +89,9 @@ ctx_dup(enum qt_crypto_tmpl_kind kind, const void *src)
 }
 
 static struct qt_crypto_tmpl *
-find(const struct qt_crypto_key *k, uint64_t id, size_t *count)
+find_from(struct qt_crypto_tmpl *t, uint64_t id, size_t *count)
 {
-    struct qt_crypto_tmpl *t = __atomic_load_n(&k->tmpls, __ATOMIC_ACQUIRE);
-
-    *count = 0;
-    for (; t != NULL; t = t->next) {
+    for (*count = 0; t != NULL; t = t->next) {
         if (t->id == id) {
             return t;
         }
@@ -103,18 +100,28 @@ find(const struct qt_crypto_key *k, uint64_t id, size_t *count)
     return NULL;
 }
 
-/* Pushes a new template made of ctx on k's list; NULL (ctx untouched) if
- * the list is full or memory is short. */
-static struct qt_crypto_tmpl *
-publish(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tmpl_kind kind, void *ctx,
-        size_t count)
+struct qt_crypto_tmpl *
+qt_crypto_tmpl_find(const struct qt_crypto_key *k, uint64_t id)
 {
-    /* the list is the key's mutable part (see crypto_int.h): k was
+    size_t count;
+
+    return find_from(__atomic_load_n(&k->tmpls, __ATOMIC_ACQUIRE), id, &count);
+}
+
+/* Publishes ctx as template id of k.  Returns the template of that id: the
+ * new one, which then owns ctx, or one another thread published first
+ * (ctx not taken); NULL (ctx not taken) if k holds QT_CRYPTO_TMPL_MAX
+ * templates or memory is short. */
+static struct qt_crypto_tmpl *
+publish(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tmpl_kind kind, void *ctx)
+{
+    /* the list is the key's one mutable part (crypto_int.h); k was
      * allocated writable by qt_crypto_key_alloc */
     struct qt_crypto_key *wk = (struct qt_crypto_key *)k;
-    struct qt_crypto_tmpl *t, *head;
+    struct qt_crypto_tmpl *t, *head, *other;
+    size_t count;
 
-    if (count >= QT_CRYPTO_TMPL_MAX || (t = OPENSSL_zalloc(sizeof(*t))) == NULL) {
+    if ((t = OPENSSL_zalloc(sizeof(*t))) == NULL) {
         return NULL;
     }
     t->id = id;
@@ -122,18 +129,14 @@ publish(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tmpl_kind kin
     t->ctx = ctx;
     head = __atomic_load_n(&wk->tmpls, __ATOMIC_ACQUIRE);
     do {
+        if ((other = find_from(head, id, &count)) != NULL || count >= QT_CRYPTO_TMPL_MAX) {
+            OPENSSL_free(t);
+            return other;
+        }
         t->next = head;
-    } while (!__atomic_compare_exchange_n(&wk->tmpls, &head, t, 1, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+    } while (
+        !__atomic_compare_exchange_n(&wk->tmpls, &head, t, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     return t;
-}
-
-struct qt_crypto_tmpl *
-qt_crypto_tmpl_find(const struct qt_crypto_key *k, uint64_t id)
-{
-    size_t count;
-
-    return find(k, id, &count);
 }
 
 qt_rc
@@ -143,18 +146,21 @@ qt_crypto_tmpl_ctx(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tm
 {
     struct qt_crypto_tmpl *t;
     void *made = NULL;
-    size_t count;
     qt_rc rc;
 
     *ctx = NULL;
     *tmpl = NULL;
-    if ((t = find(k, id, &count)) == NULL) {
+    if ((t = qt_crypto_tmpl_find(k, id)) == NULL) {
         if ((rc = make(k, arg, &made)) != QT_OK) {
             ctx_free(kind, made);
             return rc;
         }
-        if ((t = publish(k, id, kind, made, count)) == NULL) {
-            *ctx = made; /* no room on the key: this operation's own setup */
+        t = publish(k, id, kind, made);
+        *tmpl = t;
+        if (t == NULL || t->ctx != made) {
+            /* the key is full, or another thread was first: what was made
+             * serves this operation alone */
+            *ctx = made;
             return QT_OK;
         }
     }
