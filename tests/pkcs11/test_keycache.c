@@ -10,7 +10,7 @@
  *    tags, other AES modes), and a reused context starts clean after
  *    finished, abandoned and failed operations;
  *  - the checks still run on every Init: CKA_SIGN set to false refuses the
- *    key; a destroyed key or a private key after C_Logout is an invalid
+ *    key (key material itself is read-only); a destroyed key or a private key after C_Logout is an invalid
  *    handle (an operation already under way finishes with the key it had);
  *  - threads on sessions of their own share one key's contexts;
  *  - a forked child that initialises again works with its own keys.
@@ -180,6 +180,7 @@ sign_flag_round(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE ec, EVP_PKEY *pub, CK_OBJE
     unsigned int wl = 0;
     CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
     CK_ATTRIBUTE off = {CKA_SIGN, &no, 1}, on = {CKA_SIGN, &yes, 1};
+    CK_ATTRIBUTE val = {CKA_VALUE, (void *)akey, 32};
     CK_ULONG n;
 
     HMAC(EVP_sha256(), hkey, sizeof(hkey), d, sizeof(d), want, &wl);
@@ -187,6 +188,9 @@ sign_flag_round(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE ec, EVP_PKEY *pub, CK_OBJE
     cr_assert(ecdsa_ok(pub, d, sizeof(d), sig, n));
     CK_OK(hmac_sign(h, mac, d, sizeof(d), sig));
     cr_assert_eq(memcmp(sig, want, 32), 0);
+    /* what the cache relies on: key material never changes in place */
+    CK_RV_EQ(F->C_SetAttributeValue(h, mac, &val, 1), CKR_ATTRIBUTE_READ_ONLY);
+    CK_RV_EQ(F->C_SetAttributeValue(h, ec, &val, 1), CKR_ATTRIBUTE_READ_ONLY);
     CK_OK(F->C_SetAttributeValue(h, ec, &off, 1));
     CK_OK(F->C_SetAttributeValue(h, mac, &off, 1));
     CK_RV_EQ(ecdsa_sign(h, ec, d, sizeof(d), sig, &n), CKR_KEY_FUNCTION_NOT_PERMITTED);
