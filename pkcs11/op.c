@@ -173,6 +173,7 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
         }
     } else {
         CK_KEY_TYPE want = qt_mech_key_type(mech->mechanism);
+        CK_OBJECT_CLASS cls;
 
         if ((rv = qt_params_map(mech, &m)) != CKR_OK) {
             goto out;
@@ -181,12 +182,12 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
             rv = CKR_KEY_HANDLE_INVALID;
             goto out;
         }
-        if (qt_attrs_class(ka) != CKO_PUBLIC_KEY && qt_attrs_class(ka) != CKO_PRIVATE_KEY &&
-            qt_attrs_class(ka) != CKO_SECRET_KEY) {
+        cls = qt_attrs_class(ka);
+        if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY) {
             rv = CKR_KEY_HANDLE_INVALID; /* not a key at all */
             goto out;
         }
-        if (qt_attrs_key_type(ka) != want || !class_fits(kind, qt_attrs_class(ka), want)) {
+        if (qt_attrs_key_type(ka) != want || !class_fits(kind, cls, want)) {
             rv = CKR_KEY_TYPE_INCONSISTENT;
             goto out;
         }
