@@ -13,7 +13,9 @@
  *    key (key material itself is read-only); a destroyed key or a private key after C_Logout is an invalid
  *    handle (an operation already under way finishes with the key it had);
  *  - threads on sessions of their own share one key's contexts;
- *  - a forked child that initialises again works with its own keys.
+ *  - a forked child that initialises again works with its own keys;
+ *  - every data and Init call refuses a forked child and a finalised module
+ *    (their shell in op.h leaves that check to qt_lock).
  */
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
@@ -22,6 +24,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -609,4 +612,70 @@ Test(keycache, forked_child_uses_its_own_keys)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
     CK_OK(hmac_sign(h, mac, d, sizeof(d), out));
     cr_assert_eq(memcmp(out, want, 32), 0);
+}
+
+/* ---- the data and Init calls' shell ------------------------------------- */
+
+/* Every entry point of fn_sign.c, fn_crypto.c and fn_digest.c, with
+ * well-formed arguments: the number not answering
+ * CKR_CRYPTOKI_NOT_INITIALIZED. */
+static int
+op_calls_not_refused(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
+{
+    CK_MECHANISM m = {CKM_SHA256_HMAC, NULL, 0}, d = {CKM_SHA256, NULL, 0};
+    unsigned char in[32] = {0}, out[64];
+    CK_ULONG n = sizeof(out);
+    CK_RV rv[21];
+    int bad = 0;
+
+    rv[0] = F->C_SignInit(h, &m, k);
+    rv[1] = F->C_Sign(h, in, sizeof(in), out, &n);
+    rv[2] = F->C_SignUpdate(h, in, sizeof(in));
+    rv[3] = F->C_SignFinal(h, out, &n);
+    rv[4] = F->C_VerifyInit(h, &m, k);
+    rv[5] = F->C_Verify(h, in, sizeof(in), out, 32);
+    rv[6] = F->C_VerifyUpdate(h, in, sizeof(in));
+    rv[7] = F->C_VerifyFinal(h, out, 32);
+    rv[8] = F->C_EncryptInit(h, &m, k);
+    rv[9] = F->C_Encrypt(h, in, sizeof(in), out, &n);
+    rv[10] = F->C_EncryptUpdate(h, in, sizeof(in), out, &n);
+    rv[11] = F->C_EncryptFinal(h, out, &n);
+    rv[12] = F->C_DecryptInit(h, &m, k);
+    rv[13] = F->C_Decrypt(h, in, sizeof(in), out, &n);
+    rv[14] = F->C_DecryptUpdate(h, in, sizeof(in), out, &n);
+    rv[15] = F->C_DecryptFinal(h, out, &n);
+    rv[16] = F->C_DigestInit(h, &d);
+    rv[17] = F->C_Digest(h, in, sizeof(in), out, &n);
+    rv[18] = F->C_DigestUpdate(h, in, sizeof(in));
+    rv[19] = F->C_DigestKey(h, k);
+    rv[20] = F->C_DigestFinal(h, out, &n);
+    for (size_t i = 0; i < sizeof(rv) / sizeof(rv[0]); i++) {
+        if (rv[i] != CKR_CRYPTOKI_NOT_INITIALIZED) {
+            fprintf(stderr, "entry point %zu: 0x%lx\n", i, (unsigned long)rv[i]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+Test(keycache, op_calls_refuse_a_forked_child_and_a_finalized_module)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_HANDLE mac = secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), 0, 0);
+    CK_MECHANISM m = {CKM_SHA256_HMAC, NULL, 0}, d = {CKM_SHA256, NULL, 0};
+    int status;
+    pid_t pid;
+
+    /* operations under way in the parent, which the child must not reach */
+    CK_OK(F->C_SignInit(h, &m, mac));
+    CK_OK(F->C_DigestInit(h, &d));
+    pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        _exit(op_calls_not_refused(h, mac) == 0 ? 0 : 3);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+    CK_OK(F->C_Finalize(NULL));
+    cr_assert_eq(op_calls_not_refused(h, mac), 0);
 }
