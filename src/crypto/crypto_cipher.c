@@ -13,7 +13,10 @@
  *
  * An AES context starts as a copy of the key's template for its mode and
  * direction (crypto_tmpl.c): cipher fetched and key schedule made once per
- * key, only the IV set per operation.
+ * key, only the IV set per operation.  A GCM context that finished goes
+ * back to the template, and the next GCM operation of the key in that
+ * direction restarts it with its own IV length, IV and AAD (GCM always has
+ * an IV, so nothing of the previous message is left).
  */
 #include <limits.h>
 #include <openssl/core_names.h>
@@ -42,6 +45,7 @@ struct qt_crypto_cipher {
     int state;
     const struct qt_crypto_key *key;
     EVP_CIPHER_CTX *ctx;
+    struct qt_crypto_tmpl *tmpl; /* GCM: where ctx came from */
     /* block modes: partial (or held-back) block */
     uint8_t part[AES_BLOCK];
     size_t part_len;
@@ -246,11 +250,19 @@ aes_init(struct qt_crypto_cipher *c, const struct qt_crypto_mech *m)
     void *ctx;
     qt_rc rc;
 
-    if ((rc = qt_crypto_tmpl_ctx(c->key, aes_id(c), QT_CRYPTO_TMPL_CIPHER, make_aes, c, &ctx,
-                                 &t)) != QT_OK) {
-        return rc;
+    if (c->type == QT_CRYPTO_MECH_AES_GCM) {
+        /* a finished GCM context of this key: the IV below restarts it */
+        c->tmpl = qt_crypto_tmpl_find(c->key, aes_id(c));
+        c->ctx = qt_crypto_tmpl_take_idle(c->tmpl);
     }
-    c->ctx = ctx;
+    if (c->ctx == NULL) {
+        if ((rc = qt_crypto_tmpl_ctx(c->key, aes_id(c), QT_CRYPTO_TMPL_CIPHER, make_aes, c, &ctx,
+                                     &t)) != QT_OK) {
+            return rc;
+        }
+        c->ctx = ctx;
+        c->tmpl = t;
+    }
     if (c->type == QT_CRYPTO_MECH_AES_GCM) {
         size_t ivlen = m->iv_len;
 
@@ -318,7 +330,10 @@ qt_crypto_cipher_free(struct qt_crypto_cipher *c)
     if (c == NULL) {
         return;
     }
-    EVP_CIPHER_CTX_free(c->ctx);
+    if (c->type != QT_CRYPTO_MECH_AES_GCM || c->state != ST_DONE ||
+        !qt_crypto_tmpl_give_idle(c->tmpl, c->ctx)) {
+        EVP_CIPHER_CTX_free(c->ctx);
+    }
     OPENSSL_clear_free(c->acc, c->acc_cap);
     OPENSSL_clear_free(c->cache, c->cache_cap);
     OPENSSL_free(c->label);
