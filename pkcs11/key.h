@@ -30,7 +30,12 @@ CK_RV qt_key_libctx_inlock(OSSL_LIB_CTX **lc);
 CK_RV qt_key_import(OSSL_LIB_CTX *lc, const struct qt_attrs *a, struct qt_crypto_key **out);
 
 /* The key of object o (attributes a), imported once and cached on o; *out
- * holds a reference (qt_key_ref_put). */
+ * holds a reference (qt_key_ref_put).  The key also keeps the OpenSSL
+ * contexts prepared for its operations (src/crypto/crypto_tmpl.c), secret
+ * like the key itself: all of it goes with the last reference, which is
+ * the object's (C_DestroyObject, a C_SetAttributeValue that replaces the
+ * attributes, logout for a private object, C_Finalize) unless an operation
+ * under way still holds one. */
 CK_RV qt_key_get_inlock(struct qt_object *o, const struct qt_attrs *a, struct qt_key_ref **out);
 
 /* C_CreateObject / C_UnwrapKey: checks the key material and writes the

@@ -98,6 +98,25 @@ class_fits(enum qt_op_kind k, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 
 /* ---- *Init ------------------------------------------------------------- */
 
+/* The attributes of key object o for the Init checks: a session object's
+ * own list, borrowed (it changes only under the module lock, which the
+ * caller holds until it is done with them), or a token object's, read into
+ * *tmp from the keystore (so a change by another process counts at once). */
+static CK_RV
+key_attrs_inlock(struct qt_object *o, struct qt_attrs *tmp, const struct qt_attrs **out)
+{
+    CK_RV rv;
+
+    if (o->owner != 0) {
+        *out = &o->attrs;
+        return CKR_OK;
+    }
+    if ((rv = qt_object_attrs_inlock(o, tmp)) == CKR_OK) {
+        *out = tmp;
+    }
+    return rv;
+}
+
 CK_RV
 qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hk)
 {
@@ -107,6 +126,7 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
     struct qt_session *s, *locked = NULL;
     struct qt_object *o;
     struct qt_attrs a;
+    const struct qt_attrs *ka = &a; /* the key's attributes (a, or borrowed) */
     struct qt_op *op;
     CK_RV rv;
     qt_rc rc;
@@ -153,33 +173,33 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
         }
     } else {
         CK_KEY_TYPE want = qt_mech_key_type(mech->mechanism);
+        CK_OBJECT_CLASS cls;
 
         if ((rv = qt_params_map(mech, &m)) != CKR_OK) {
             goto out;
         }
-        if (qt_object_get_inlock(s, hk, &o) != CKR_OK ||
-            qt_object_attrs_inlock(o, &a) != CKR_OK) {
+        if (qt_object_get_inlock(s, hk, &o) != CKR_OK || key_attrs_inlock(o, &a, &ka) != CKR_OK) {
             rv = CKR_KEY_HANDLE_INVALID;
             goto out;
         }
-        if (qt_attrs_class(&a) != CKO_PUBLIC_KEY && qt_attrs_class(&a) != CKO_PRIVATE_KEY &&
-            qt_attrs_class(&a) != CKO_SECRET_KEY) {
+        cls = qt_attrs_class(ka);
+        if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY) {
             rv = CKR_KEY_HANDLE_INVALID; /* not a key at all */
             goto out;
         }
-        if (qt_attrs_key_type(&a) != want || !class_fits(kind, qt_attrs_class(&a), want)) {
+        if (qt_attrs_key_type(ka) != want || !class_fits(kind, cls, want)) {
             rv = CKR_KEY_TYPE_INCONSISTENT;
             goto out;
         }
-        if (!qt_attrs_bool(&a, kind_usage(kind), 0)) {
+        if (!qt_attrs_bool(ka, kind_usage(kind), 0)) {
             rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
             goto out;
         }
-        if (!qt_mech_allowed(&a, mech->mechanism)) {
+        if (!qt_mech_allowed(ka, mech->mechanism)) {
             rv = CKR_MECHANISM_INVALID; /* CKA_ALLOWED_MECHANISMS */
             goto out;
         }
-        if ((rv = qt_key_get_inlock(o, &a, &c->key)) != CKR_OK) {
+        if ((rv = qt_key_get_inlock(o, ka, &c->key)) != CKR_OK) {
             goto out;
         }
         if (kind == QT_OP_SIGN || kind == QT_OP_VERIFY) {
@@ -197,7 +217,7 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
     /* PKCS#11 3.0 4.9 CKA_ALWAYS_AUTHENTICATE: the user's PIN again, through
      * C_Login(CKU_CONTEXT_SPECIFIC), before each use of the key */
     op->auth_needed = (kind == QT_OP_SIGN || kind == QT_OP_DECRYPT) &&
-                      qt_attrs_bool(&a, CKA_ALWAYS_AUTHENTICATE, 0);
+                      qt_attrs_bool(ka, CKA_ALWAYS_AUTHENTICATE, 0);
     op->authed = 0;
     op->stage = QT_STAGE_INIT;
     op->mech = mech->mechanism;

@@ -22,7 +22,11 @@
  *
  * Threads.  Key objects are immutable after creation and may be shared by
  * threads for concurrent operations (the EVP_PKEY is only read); an operation
- * context (sign, cipher, digest) belongs to one thread at a time.
+ * context (sign, cipher, digest) belongs to one thread at a time.  The one
+ * part of a key that changes is its cache of prepared OpenSSL contexts
+ * (crypto_tmpl.c: made on a setup's first use, duplicated per operation,
+ * lock-free), which lives and dies with the key: a key holding secret
+ * material keeps it in those contexts too, until qt_crypto_key_free.
  *
  * Return codes used throughout:
  *   QT_OK             success

@@ -10,6 +10,13 @@
  * last block until final.  Where the length is known only after decrypting
  * (CBC-PAD final, RSA decryption, unwrapping), the result is computed once
  * into a private cache and handed out when the caller's buffer fits.
+ *
+ * An AES context starts as a copy of the key's template for its mode and
+ * direction (crypto_tmpl.c): cipher fetched and key schedule made once per
+ * key, only the IV set per operation.  A GCM context that finished goes
+ * back to the template, and the next GCM operation of the key in that
+ * direction restarts it with its own IV length, IV and AAD (GCM always has
+ * an IV, so nothing of the previous message is left).
  */
 #include <limits.h>
 #include <openssl/core_names.h>
@@ -38,6 +45,7 @@ struct qt_crypto_cipher {
     int state;
     const struct qt_crypto_key *key;
     EVP_CIPHER_CTX *ctx;
+    struct qt_crypto_tmpl *tmpl; /* GCM: where ctx came from */
     /* block modes: partial (or held-back) block */
     uint8_t part[AES_BLOCK];
     size_t part_len;
@@ -199,25 +207,61 @@ check_params(const struct qt_crypto_mech *m, const struct qt_crypto_key *k, int 
     }
 }
 
-static qt_rc
-aes_init(struct qt_crypto_cipher *c, const struct qt_crypto_mech *m)
+/* The template id of an AES setup: the mode and the direction (the key
+ * size is the key's; IV, counter, tag and AAD are set per operation). */
+static uint64_t
+aes_id(const struct qt_crypto_cipher *c)
 {
-    const struct qt_crypto_key *k = c->key;
-    EVP_CIPHER *cipher = NULL;
-    OSSL_PARAM p[2];
-    int outl = 0;
-    qt_rc rc = QT_E_CRYPTO;
+    return (uint64_t)2 << 60 | (uint64_t)c->enc << 56 | (uint64_t)c->type << 48;
+}
 
-    if ((c->ctx = EVP_CIPHER_CTX_new()) == NULL) {
+/* qt_crypto_tmpl_make_fn: an AES context keyed with k, no IV yet. */
+static qt_rc
+make_aes(const struct qt_crypto_key *k, const void *arg, void **ctx)
+{
+    const struct qt_crypto_cipher *c = arg;
+    EVP_CIPHER *cipher;
+    EVP_CIPHER_CTX *x;
+    int ok;
+
+    if ((*ctx = x = EVP_CIPHER_CTX_new()) == NULL) {
         return QT_E_NOMEM;
     }
     if ((cipher = EVP_CIPHER_fetch(k->lc, aes_name(c->type, k->secret.n), NULL)) == NULL) {
-        goto out;
+        return QT_E_CRYPTO;
     }
     /* OpenSSL 3.0 refuses wrap modes through EVP unless this flag is set. */
-    EVP_CIPHER_CTX_set_flags(c->ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-    if (!EVP_CipherInit_ex2(c->ctx, cipher, NULL, NULL, c->enc, NULL)) {
-        goto out;
+    EVP_CIPHER_CTX_set_flags(x, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    ok = EVP_CipherInit_ex2(x, cipher, k->secret.p, NULL, c->enc, NULL) &&
+         ((!is_block(c->type) && c->type != QT_CRYPTO_MECH_AES_CTR) ||
+          EVP_CIPHER_CTX_set_padding(x, 0));
+    EVP_CIPHER_free(cipher); /* the context holds its own reference */
+    return ok ? QT_OK : QT_E_CRYPTO;
+}
+
+/* A copy of the key's AES template, then this operation's IV (GCM: its
+ * length first), AAD and counter limit. */
+static qt_rc
+aes_init(struct qt_crypto_cipher *c, const struct qt_crypto_mech *m)
+{
+    struct qt_crypto_tmpl *t;
+    OSSL_PARAM p[2];
+    int outl = 0;
+    void *ctx;
+    qt_rc rc;
+
+    if (c->type == QT_CRYPTO_MECH_AES_GCM) {
+        /* a finished GCM context of this key: the IV below restarts it */
+        c->tmpl = qt_crypto_tmpl_find(c->key, aes_id(c));
+        c->ctx = qt_crypto_tmpl_take_idle(c->tmpl);
+    }
+    if (c->ctx == NULL) {
+        if ((rc = qt_crypto_tmpl_ctx(c->key, aes_id(c), QT_CRYPTO_TMPL_CIPHER, make_aes, c, &ctx,
+                                     &t)) != QT_OK) {
+            return rc;
+        }
+        c->ctx = ctx;
+        c->tmpl = t;
     }
     if (c->type == QT_CRYPTO_MECH_AES_GCM) {
         size_t ivlen = m->iv_len;
@@ -225,29 +269,21 @@ aes_init(struct qt_crypto_cipher *c, const struct qt_crypto_mech *m)
         p[0] = OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen);
         p[1] = OSSL_PARAM_construct_end();
         if (!EVP_CIPHER_CTX_set_params(c->ctx, p)) {
-            goto out;
+            return QT_E_CRYPTO;
         }
         c->tag_len = m->tag_bits / 8;
     }
-    if (!EVP_CipherInit_ex2(c->ctx, NULL, k->secret.p, m->iv_len > 0 ? m->iv : NULL, c->enc,
-                            NULL)) {
-        goto out;
-    }
-    if ((is_block(c->type) || c->type == QT_CRYPTO_MECH_AES_CTR) &&
-        !EVP_CIPHER_CTX_set_padding(c->ctx, 0)) {
-        goto out;
+    if (m->iv_len > 0 && !EVP_CipherInit_ex2(c->ctx, NULL, NULL, m->iv, c->enc, NULL)) {
+        return QT_E_CRYPTO;
     }
     if (c->type == QT_CRYPTO_MECH_AES_GCM && m->aad_len > 0 &&
         !EVP_CipherUpdate(c->ctx, NULL, &outl, m->aad, (int)m->aad_len)) {
-        goto out;
+        return QT_E_CRYPTO;
     }
     if (c->type == QT_CRYPTO_MECH_AES_CTR) {
         ctr_limit(c, m->iv, m->ctr_bits);
     }
-    rc = QT_OK;
-out:
-    EVP_CIPHER_free(cipher);
-    return rc;
+    return QT_OK;
 }
 
 qt_rc
@@ -294,7 +330,10 @@ qt_crypto_cipher_free(struct qt_crypto_cipher *c)
     if (c == NULL) {
         return;
     }
-    EVP_CIPHER_CTX_free(c->ctx);
+    if (c->type != QT_CRYPTO_MECH_AES_GCM || c->state != ST_DONE ||
+        !qt_crypto_tmpl_give_idle(c->tmpl, c->ctx)) {
+        EVP_CIPHER_CTX_free(c->ctx);
+    }
     OPENSSL_clear_free(c->acc, c->acc_cap);
     OPENSSL_clear_free(c->cache, c->cache_cap);
     OPENSSL_free(c->label);

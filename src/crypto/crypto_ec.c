@@ -570,40 +570,57 @@ out:
 /* ECDSA signature encoding                                                  */
 /* ************************************************************************* */
 
+/* One INTEGER of an Ecdsa-Sig-Value at *p, strict DER (X.690 8.3.2: no
+ * redundant leading byte; non-negative), its value left-padded into
+ * out[half]; QT_E_FORMAT if it is malformed or wider than half bytes. */
+static qt_rc
+der_uint(const uint8_t **p, const uint8_t *end, size_t half, uint8_t *out)
+{
+    const uint8_t *v;
+    size_t len;
+
+    QT_TRY(qt_crypto_der_read(p, end, 0x02, &len));
+    v = *p;
+    QT_ENSURE(len > 0 && !(v[0] & 0x80), QT_E_FORMAT);
+    *p += len;
+    if (v[0] == 0 && len > 1) {
+        QT_ENSURE(v[1] & 0x80, QT_E_FORMAT); /* a redundant zero byte */
+        v++;
+        len--;
+    }
+    QT_ENSURE(len <= half, QT_E_FORMAT);
+    memset(out, 0, half - len);
+    memcpy(out + half - len, v, len);
+    return QT_OK;
+}
+
+/* Parsed directly (no ECDSA_SIG, BIGNUMs or re-encoding): this runs after
+ * every ECDSA signature. */
 qt_rc
 qt_crypto_ecdsa_der_to_rs(const uint8_t *der, size_t der_len, size_t half, uint8_t *rs,
                           size_t rs_cap)
 {
-    const unsigned char *p = der;
-    ECDSA_SIG *sig = NULL;
-    const BIGNUM *r, *s;
-    unsigned char *re = NULL;
-    int re_len;
-    qt_rc rc = QT_E_FORMAT;
+    const uint8_t *p = der, *end;
+    size_t len;
+    qt_rc rc;
 
     QT_ENSURE(der != NULL && rs != NULL && half > 0 && half <= 66, QT_E_ARG);
     QT_ENSURE(rs_cap >= 2 * half, QT_E_BUFFER_TOO_SMALL);
     QT_ENSURE(der_len > 0 && der_len < 1024, QT_E_FORMAT);
 
-    ERR_set_mark();
-    if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
-        goto out;
+    /* Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 3279 2.2.3) */
+    QT_TRY(qt_crypto_der_read(&p, der + der_len, 0x30, &len));
+    QT_ENSURE(p + len == der + der_len, QT_E_FORMAT); /* nothing after it */
+    end = p + len;
+    if ((rc = der_uint(&p, end, half, rs)) == QT_OK) {
+        rc = der_uint(&p, end, half, rs + half);
     }
-    /* Strict DER: the re-encoding must be the input (no BER leniency). */
-    if ((re_len = i2d_ECDSA_SIG(sig, &re)) <= 0 || (size_t)re_len != der_len ||
-        memcmp(re, der, der_len) != 0) {
-        goto out;
+    if (rc == QT_OK && p != end) {
+        rc = QT_E_FORMAT; /* a third element */
     }
-    ECDSA_SIG_get0(sig, &r, &s);
-    if (BN_is_negative(r) || BN_is_negative(s) || BN_bn2binpad(r, rs, (int)half) < 0 ||
-        BN_bn2binpad(s, rs + half, (int)half) < 0) {
-        goto out;
+    if (rc != QT_OK) {
+        qt_wipe(rs, 2 * half);
     }
-    rc = QT_OK;
-out:
-    OPENSSL_free(re);
-    ECDSA_SIG_free(sig);
-    ERR_pop_to_mark();
     return rc;
 }
 

@@ -11,6 +11,10 @@
 
 #include "crypto.h"
 
+struct qt_crypto_tmpl;
+
+/* Everything but tmpls is set when the key is made and never changes;
+ * tmpls only grows (lock-free, crypto_tmpl.c) until the key is freed. */
 struct qt_crypto_key {
     enum qt_crypto_key_type type;
     enum qt_crypto_curve curve; /* EC / EC_EDWARDS only */
@@ -26,12 +30,66 @@ struct qt_crypto_key {
      * times.  pub_len 0: not cached, ask the EVP_PKEY. */
     uint8_t pub[1 + 2 * 66];
     size_t pub_len;
+    /* prepared operation contexts */
+    struct qt_crypto_tmpl *tmpls;
 };
 
 /* k's encoded public key (EC: uncompressed point; from the cache when
  * set) into buf (cap bytes); 0 on failure. */
 int qt_crypto_ec_encoded_pub(const struct qt_crypto_key *k, uint8_t *buf, size_t cap,
                              size_t *len);
+
+/* ---- Prepared operation contexts (crypto_tmpl.c) ---- */
+
+enum qt_crypto_tmpl_kind {
+    QT_CRYPTO_TMPL_PKEY = 1, /* EVP_PKEY_CTX after EVP_PKEY_sign_init/verify_init */
+    QT_CRYPTO_TMPL_MD,       /* EVP_MD_CTX after EVP_DigestSignInit/VerifyInit */
+    QT_CRYPTO_TMPL_MAC,      /* EVP_MAC_CTX after EVP_MAC_init with the key */
+    QT_CRYPTO_TMPL_CIPHER    /* EVP_CIPHER_CTX after EVP_CipherInit with the key */
+};
+
+#define QT_CRYPTO_TMPL_MAX 32 /* templates per key */
+#define QT_CRYPTO_TMPL_IDLE 4 /* idle contexts per template */
+
+/* One prepared setup of a key: ctx is only ever duplicated; idle holds
+ * contexts handed back by ended operations (NULL slots are free). */
+struct qt_crypto_tmpl {
+    struct qt_crypto_tmpl *next;
+    uint64_t id;
+    enum qt_crypto_tmpl_kind kind;
+    void *ctx;
+    void *idle[QT_CRYPTO_TMPL_IDLE];
+};
+
+/* Makes the context of setup `arg` for key k into *ctx (of the kind given to
+ * qt_crypto_tmpl_ctx).  On failure *ctx may hold a partial context, which the
+ * caller frees. */
+typedef qt_rc (*qt_crypto_tmpl_make_fn)(const struct qt_crypto_key *k, const void *arg, void **ctx);
+
+/* A fresh context for setup id of k, owned by the caller: a duplicate of the
+ * key's template id, which make creates (from arg) on the first call.
+ * *tmpl is the template (NULL when the key holds QT_CRYPTO_TMPL_MAX already
+ * and *ctx was made for this operation alone), for qt_crypto_tmpl_give_idle.
+ * The same id must always mean the same setup and kind.  Errors: those of
+ * make; the OpenSSL error queue is the caller's to mark. */
+qt_rc qt_crypto_tmpl_ctx(const struct qt_crypto_key *k, uint64_t id, enum qt_crypto_tmpl_kind kind,
+                         qt_crypto_tmpl_make_fn make, const void *arg, void **ctx,
+                         struct qt_crypto_tmpl **tmpl) QT_MUST_CHECK;
+
+/* The template id of k, or NULL if none was made yet. */
+struct qt_crypto_tmpl *qt_crypto_tmpl_find(const struct qt_crypto_key *k, uint64_t id);
+
+/* An idle context of t (the caller owns it and re-initialises it), or NULL
+ * (t NULL or no idle context). */
+void *qt_crypto_tmpl_take_idle(struct qt_crypto_tmpl *t);
+
+/* Hands ctx (of t's kind, from t) back to t for reuse: 1 if t took it, 0
+ * if t is NULL or full (the caller still owns ctx and frees it). */
+int qt_crypto_tmpl_give_idle(struct qt_crypto_tmpl *t, void *ctx);
+
+/* Frees every template of k and its idle contexts (from qt_crypto_key_free:
+ * no operation may use k any more). */
+void qt_crypto_tmpl_free_all(struct qt_crypto_key *k);
 
 struct qt_crypto_curve_info {
     enum qt_crypto_curve curve;

@@ -215,6 +215,7 @@ qt_crypto_key_free(struct qt_crypto_key *k)
     if (k == NULL) {
         return;
     }
+    qt_crypto_tmpl_free_all(k); /* before the key they refer to */
     EVP_PKEY_free(k->pkey);
     qt_secret_clear(&k->secret);
     OPENSSL_clear_free(k, sizeof(*k));

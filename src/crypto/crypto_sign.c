@@ -9,6 +9,12 @@
  * EVP_PKEY_sign at final; HMAC streams through EVP_MAC.  The signature length
  * is known when the context is made, so the two-call length convention never
  * needs to run OpenSSL.
+ *
+ * The OpenSSL contexts come from the key's prepared templates
+ * (crypto_tmpl.c), one per setup (sign_id): duplicated per operation, so
+ * no algorithm is fetched and no key is re-initialised per signature.  An
+ * HMAC context that finished is handed back to its template and the next
+ * operation re-initialises it with the key it already holds.
  */
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -32,6 +38,7 @@ struct qt_crypto_sign {
     enum qt_crypto_hash mgf1_hash;
     size_t salt_len;
     const struct qt_crypto_key *key;
+    struct qt_crypto_tmpl *tmpl; /* HMAC: where s->mac came from */
     int verify;
     int state;        /* 0 active, 1 finished, -1 error */
     size_t sig_len;   /* exact output length */
@@ -152,44 +159,118 @@ check_params(struct qt_crypto_sign *s, const struct qt_crypto_mech *m,
     }
 }
 
-static qt_rc
-init_hmac(struct qt_crypto_sign *s)
+/* The template id of s's setup: everything that makes its OpenSSL context
+ * (the signature length and the raw buffer limits are not part of it). */
+static uint64_t
+sign_id(const struct qt_crypto_sign *s)
 {
-    EVP_MAC *mac = NULL;
+    return (uint64_t)1 << 60 | (uint64_t)s->verify << 56 | (uint64_t)s->type << 48 |
+           (uint64_t)s->hash << 40 | (uint64_t)s->pss_hash << 32 | (uint64_t)s->mgf1_hash << 24 |
+           (uint64_t)(s->salt_len & 0xffffff);
+}
+
+/* qt_crypto_tmpl_make_fn: an HMAC context keyed with k. */
+static qt_rc
+make_mac(const struct qt_crypto_key *k, const void *arg, void **ctx)
+{
+    const struct qt_crypto_sign *s = arg;
+    EVP_MAC *mac;
+    EVP_MAC_CTX *m;
     OSSL_PARAM p[2];
-    qt_rc rc = QT_E_CRYPTO;
 
     p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                             (char *)qt_crypto_hash_name(s->hash), 0);
     p[1] = OSSL_PARAM_construct_end();
-    if ((mac = EVP_MAC_fetch(s->key->lc, "HMAC", NULL)) != NULL &&
-        (s->mac = EVP_MAC_CTX_new(mac)) != NULL &&
-        EVP_MAC_init(s->mac, s->key->secret.p, s->key->secret.n, p)) {
-        rc = QT_OK;
+    if ((mac = EVP_MAC_fetch(k->lc, "HMAC", NULL)) == NULL) {
+        return QT_E_CRYPTO;
     }
-    EVP_MAC_free(mac);
+    m = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    if ((*ctx = m) == NULL) {
+        return QT_E_NOMEM;
+    }
+    return qt_ossl(EVP_MAC_init(m, k->secret.p, k->secret.n, p), QT_E_CRYPTO);
+}
+
+/* qt_crypto_tmpl_make_fn: EVP_DigestSign/VerifyInit with k (hash-then-sign,
+ * and EdDSA, which has no digest). */
+static qt_rc
+make_md(const struct qt_crypto_key *k, const void *arg, void **ctx)
+{
+    const struct qt_crypto_sign *s = arg;
+    EVP_PKEY_CTX *pctx = NULL; /* owned by md */
+    const char *mdname = qt_crypto_hash_name(s->hash);
+    EVP_MD_CTX *md;
+    int ok;
+
+    if ((*ctx = md = EVP_MD_CTX_new()) == NULL) {
+        return QT_E_NOMEM;
+    }
+    if (s->verify) {
+        ok = EVP_DigestVerifyInit_ex(md, &pctx, mdname, k->lc, NULL, k->pkey, NULL);
+    } else {
+        ok = EVP_DigestSignInit_ex(md, &pctx, mdname, k->lc, NULL, k->pkey, NULL);
+    }
+    if (ok <= 0) {
+        return QT_E_CRYPTO;
+    }
+    return k->type == QT_CRYPTO_KEY_RSA ? rsa_setup(s, pctx) : QT_OK;
+}
+
+/* qt_crypto_tmpl_make_fn: EVP_PKEY_sign/verify_init with k (raw mechanisms
+ * but EdDSA). */
+static qt_rc
+make_pkey(const struct qt_crypto_key *k, const void *arg, void **ctx)
+{
+    const struct qt_crypto_sign *s = arg;
+    EVP_PKEY_CTX *pctx;
+
+    if ((*ctx = pctx = EVP_PKEY_CTX_new_from_pkey(k->lc, k->pkey, NULL)) == NULL) {
+        return QT_E_CRYPTO;
+    }
+    if ((s->verify ? EVP_PKEY_verify_init(pctx) : EVP_PKEY_sign_init(pctx)) <= 0) {
+        return QT_E_CRYPTO;
+    }
+    return k->type == QT_CRYPTO_KEY_RSA ? rsa_setup(s, pctx) : QT_OK;
+}
+
+/* The HMAC context: an idle one of the template, restarted (EVP_MAC_init
+ * with a NULL key keeps the key it holds and starts a new MAC), else a new
+ * copy of the template. */
+static qt_rc
+init_hmac(struct qt_crypto_sign *s)
+{
+    uint64_t id = sign_id(s);
+    EVP_MAC_CTX *m;
+    void *ctx;
+    qt_rc rc;
+
+    s->tmpl = qt_crypto_tmpl_find(s->key, id);
+    if ((m = qt_crypto_tmpl_take_idle(s->tmpl)) != NULL) {
+        if (EVP_MAC_init(m, NULL, 0, NULL)) {
+            s->mac = m;
+            return QT_OK;
+        }
+        EVP_MAC_CTX_free(m);
+    }
+    rc = qt_crypto_tmpl_ctx(s->key, id, QT_CRYPTO_TMPL_MAC, make_mac, s, &ctx, &s->tmpl);
+    s->mac = ctx;
     return rc;
 }
 
 static qt_rc
 init_digest_sign(struct qt_crypto_sign *s)
 {
-    EVP_PKEY_CTX *pctx = NULL; /* owned by s->md */
-    const char *mdname = qt_crypto_hash_name(s->hash);
-    int ok;
+    struct qt_crypto_tmpl *t;
+    void *md;
+    qt_rc rc;
 
-    if ((s->md = EVP_MD_CTX_new()) == NULL) {
-        return QT_E_NOMEM;
+    if ((rc = qt_crypto_tmpl_ctx(s->key, sign_id(s), QT_CRYPTO_TMPL_MD, make_md, s, &md, &t)) !=
+        QT_OK) {
+        return rc;
     }
-    if (s->verify) {
-        ok = EVP_DigestVerifyInit_ex(s->md, &pctx, mdname, s->key->lc, NULL, s->key->pkey, NULL);
-    } else {
-        ok = EVP_DigestSignInit_ex(s->md, &pctx, mdname, s->key->lc, NULL, s->key->pkey, NULL);
-    }
-    if (ok <= 0) {
-        return QT_E_CRYPTO;
-    }
-    return s->key->type == QT_CRYPTO_KEY_RSA ? rsa_setup(s, pctx) : QT_OK;
+    s->md = md;
+    return QT_OK;
 }
 
 qt_rc
@@ -248,7 +329,10 @@ qt_crypto_sign_free(struct qt_crypto_sign *s)
         return;
     }
     EVP_MD_CTX_free(s->md);
-    EVP_MAC_CTX_free(s->mac);
+    /* a finished MAC goes back to its template for the next operation */
+    if (s->state != 1 || !qt_crypto_tmpl_give_idle(s->tmpl, s->mac)) {
+        EVP_MAC_CTX_free(s->mac);
+    }
     OPENSSL_clear_free(s->buf, s->buf_cap);
     OPENSSL_clear_free(s, sizeof(*s));
 }
@@ -336,6 +420,8 @@ raw_op(struct qt_crypto_sign *s, uint8_t *sig, const uint8_t *vsig)
 {
     EVP_PKEY_CTX *pctx = NULL;
     EVP_MD_CTX *mctx = NULL;
+    struct qt_crypto_tmpl *t;
+    void *ctx;
     struct qt_buf der = {0};
     uint8_t block[2048]; /* 16384-bit modulus */
     uint8_t dsig[ECDSA_DER_MAX];
@@ -346,22 +432,18 @@ raw_op(struct qt_crypto_sign *s, uint8_t *sig, const uint8_t *vsig)
     qt_rc rc = QT_E_CRYPTO;
 
     if (s->type == QT_CRYPTO_MECH_EDDSA) {
-        if ((mctx = EVP_MD_CTX_new()) == NULL) {
-            rc = QT_E_NOMEM;
+        if ((rc = qt_crypto_tmpl_ctx(s->key, sign_id(s), QT_CRYPTO_TMPL_MD, make_md, s, &ctx,
+                                     &t)) != QT_OK) {
             goto out;
         }
+        mctx = ctx;
         if (s->verify) {
-            ok = EVP_DigestVerifyInit_ex(mctx, NULL, NULL, s->key->lc, NULL, s->key->pkey, NULL) >
-                     0 &&
-                 EVP_DigestVerify(mctx, vsig, s->sig_len, tbs, tbs_len) == 1;
+            ok = EVP_DigestVerify(mctx, vsig, s->sig_len, tbs, tbs_len) == 1;
             rc = ok ? QT_OK : QT_E_SIGNATURE;
         } else {
             len = s->sig_len;
-            if (EVP_DigestSignInit_ex(mctx, NULL, NULL, s->key->lc, NULL, s->key->pkey, NULL) >
-                    0 &&
-                EVP_DigestSign(mctx, sig, &len, tbs, tbs_len) > 0 && len == s->sig_len) {
-                rc = QT_OK;
-            }
+            ok = EVP_DigestSign(mctx, sig, &len, tbs, tbs_len) > 0 && len == s->sig_len;
+            rc = ok ? QT_OK : QT_E_CRYPTO;
         }
         goto out;
     }
@@ -378,13 +460,11 @@ raw_op(struct qt_crypto_sign *s, uint8_t *sig, const uint8_t *vsig)
         tbs = block;
         tbs_len = s->sig_len;
     }
-    if ((pctx = EVP_PKEY_CTX_new_from_pkey(s->key->lc, s->key->pkey, NULL)) == NULL ||
-        (s->verify ? EVP_PKEY_verify_init(pctx) : EVP_PKEY_sign_init(pctx)) <= 0) {
+    if ((rc = qt_crypto_tmpl_ctx(s->key, sign_id(s), QT_CRYPTO_TMPL_PKEY, make_pkey, s, &ctx,
+                                 &t)) != QT_OK) {
         goto out;
     }
-    if (s->key->type == QT_CRYPTO_KEY_RSA && (rc = rsa_setup(s, pctx)) != QT_OK) {
-        goto out;
-    }
+    pctx = ctx;
     rc = QT_E_CRYPTO;
     if (s->type == QT_CRYPTO_MECH_ECDSA) {
         if (s->verify) {

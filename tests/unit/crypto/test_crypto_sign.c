@@ -3,8 +3,9 @@
  * Signatures and MACs: known answers (RSA PKCS#1 v1.5 over a fixed key,
  * RFC 8032 Ed25519, RFC 4231/2202 HMAC), cross-checks against OpenSSL's own
  * EVP calls in both directions (PSS, ECDSA on every curve, Ed448, X.509),
- * the r||s <-> DER conversion, the two-call length convention and the error
- * paths.
+ * the r||s <-> DER conversion, the two-call length convention, the error
+ * paths, and the key's prepared contexts (setups of one key kept apart,
+ * more setups than templates).
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -478,6 +479,22 @@ Test(crypto_sign, ecdsa_der_rs_conversion)
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
     n = unhex("30060201010201", d, sizeof(d));
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    /* a third element, an empty integer, a long-form length for a short
+     * sequence, a redundant zero before a byte without its high bit */
+    n = unhex("3009020101020102020103", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("30050200020102", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("30810602010102010200", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    n = unhex("3007020101020200 7f", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    /* zero is one 0x00 byte; r of exactly half bytes with its high bit set */
+    n = unhex("3006020100020102", d, sizeof(d));
+    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_OK);
+    memset(rs, 0, sizeof(rs));
+    rs[63] = 2;
+    assert_bytes(out, rs, 64);
     cr_assert_eq(qt_crypto_ecdsa_rs_to_der(rs, 63, &der), QT_E_RANGE);
 }
 
@@ -748,4 +765,66 @@ Test(crypto_sign, shared_key_across_threads)
         cr_assert(a[i].ok, "thread %d", i);
     }
     qt_crypto_key_free(k);
+}
+
+/* ************************************************************************* */
+/* Prepared contexts (crypto_tmpl.c)                                         */
+/* ************************************************************************* */
+
+/* One key, many setups: signing and verifying with the same private key,
+ * raw and hashed ECDSA, HMAC digests, an abandoned HMAC in between, and
+ * more PSS salt lengths than a key keeps templates for. */
+Test(crypto_sign, prepared_contexts_keep_setups_apart)
+{
+    static const uint8_t hk[24] = {1, 2, 3};
+    struct qt_crypto_mech raw = {.type = QT_CRYPTO_MECH_ECDSA};
+    struct qt_crypto_mech hashed = {.type = QT_CRYPTO_MECH_ECDSA, .hash = QT_CRYPTO_HASH_SHA256};
+    struct qt_crypto_mech pss = {.type = QT_CRYPTO_MECH_RSA_PSS, .hash = QT_CRYPTO_HASH_SHA256};
+    struct qt_crypto_mech mac = {.type = QT_CRYPTO_MECH_HMAC};
+    struct qt_crypto_key *ec = NULL, *sk = NULL, *rsa = rsa_key(1), *rsapub = rsa_key(0);
+    struct qt_crypto_sign *s = NULL;
+    uint8_t data[40], sig[256], want[64];
+    size_t n, wl;
+
+    cr_assert_eq(qt_crypto_ec_generate(lc, QT_CRYPTO_CURVE_P256, &ec), QT_OK);
+    cr_assert_eq(qt_crypto_key_secret(lc, QT_CRYPTO_KEY_GENERIC_SECRET, hk, sizeof(hk), &sk),
+                 QT_OK);
+    for (int round = 0; round < 3; round++) {
+        memset(data, 'a' + round, sizeof(data));
+        n = do_sign(&raw, ec, data, 32, 0, sig, sizeof(sig));
+        cr_assert_eq(do_verify(&raw, ec, data, 32, sig, n), QT_OK);
+        n = do_sign(&hashed, ec, data, sizeof(data), round & 1, sig, sizeof(sig));
+        cr_assert_eq(do_verify(&hashed, ec, data, sizeof(data), sig, n), QT_OK);
+        sig[3] ^= 1;
+        cr_assert_eq(do_verify(&hashed, ec, data, sizeof(data), sig, n), QT_E_SIGNATURE);
+        /* HMAC: an operation dropped unfinished, then two digests */
+        mac.hash = QT_CRYPTO_HASH_SHA256;
+        cr_assert_eq(qt_crypto_sign_new(&mac, sk, 0, &s), QT_OK);
+        cr_assert_eq(qt_crypto_sign_update(s, data, 5), QT_OK);
+        qt_crypto_sign_free(s);
+        for (int i = 0; i < 2; i++) {
+            size_t dl = sizeof(data) - (size_t)round;
+
+            mac.hash = i == 0 ? QT_CRYPTO_HASH_SHA256 : QT_CRYPTO_HASH_SHA512;
+            cr_assert_not_null(EVP_Q_mac(lc, "HMAC", NULL, qt_crypto_hash_name(mac.hash), NULL, hk,
+                                         sizeof(hk), data, dl, want, sizeof(want), &wl));
+            n = do_sign(&mac, sk, data, dl, round & 1, sig, sizeof(sig));
+            cr_assert_eq(n, wl);
+            assert_bytes(sig, want, n);
+        }
+    }
+    for (size_t salt = 0; salt < 40; salt++) {
+        pss.salt_len = salt;
+        pss.pss_hash = QT_CRYPTO_HASH_SHA256;
+        n = do_sign(&pss, rsa, data, sizeof(data), 0, sig, sizeof(sig));
+        cr_assert_eq(do_verify(&pss, rsapub, data, sizeof(data), sig, n), QT_OK, "salt %zu", salt);
+        if (salt > 0) {
+            pss.salt_len = salt - 1;
+            cr_assert_eq(do_verify(&pss, rsapub, data, sizeof(data), sig, n), QT_E_SIGNATURE);
+        }
+    }
+    qt_crypto_key_free(ec);
+    qt_crypto_key_free(sk);
+    qt_crypto_key_free(rsa);
+    qt_crypto_key_free(rsapub);
 }
