@@ -192,12 +192,45 @@ mod_current(void)
     return __atomic_load_n(&qt_mod, __ATOMIC_ACQUIRE);
 }
 
+/* Fork detection without a system call: glibc no longer caches getpid(2),
+ * and the check runs on every entry point (twice per C_Sign).  A
+ * pthread_atfork child handler counts forks; the module records the count
+ * at C_Initialize.  Without the handler (registration failed) the pid is
+ * compared as before. */
+static atomic_uint fork_gen;
+static atomic_int fork_hooked;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static atomic_uint init_gen;
+
+static void
+on_fork_child(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+}
+
+static void
+hook_fork(void)
+{
+    if (pthread_atfork(NULL, NULL, on_fork_child) == 0) {
+        atomic_store(&fork_hooked, 1);
+    }
+}
+
+static int
+same_process(const struct qt_module *m)
+{
+    if (atomic_load(&fork_hooked) && atomic_load(&fork_gen) == atomic_load(&init_gen)) {
+        return 1;
+    }
+    return m->pid == getpid();
+}
+
 CK_RV
 qt_module_check(void)
 {
     struct qt_module *m = mod_current();
 
-    if (m == NULL || m->pid != getpid()) {
+    if (m == NULL || !same_process(m)) {
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
     return CKR_OK;
@@ -209,7 +242,7 @@ qt_lock(void)
     struct qt_module *m = mod_current();
     CK_RV rv;
 
-    if (m == NULL || m->pid != getpid()) {
+    if (m == NULL || !same_process(m)) {
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
     if ((rv = qt_mutex_lock(&m->lock)) != CKR_OK) {
@@ -437,6 +470,8 @@ initialize(const CK_C_INITIALIZE_ARGS *args)
         m = NULL;
         goto out;
     }
+    pthread_once(&fork_once, hook_fork);
+    atomic_store(&init_gen, atomic_load(&fork_gen));
     m->pid = getpid();
     m->next_session = 1;
     m->next_object = 1;

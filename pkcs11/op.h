@@ -52,24 +52,9 @@ CK_RV qt_opctx_after(struct qt_op *op, CK_RV rv, int keep);
 CK_RV qt_opctx_enc_rv(qt_rc rc, int encrypt);
 CK_RV qt_opctx_sig_rv(qt_rc rc);
 
-/* The shell of the data and Init calls (QT_ENTRY of fn.h, traced with
- * their session), minus QT_ENTRY's qt_module_check: every inner function
- * here begins with qt_lock (itself, or in qt_opctx_init / qt_opctx_enter),
- * which makes the same check first (not initialised, or a forked child:
- * CKR_CRYPTOKI_NOT_INITIALIZED) before it touches any state.  Each check
- * costs a getpid(2) system call (0.15 us here; checking twice per call was
- * a quarter of an HMAC's time).  An inner function that could act before
- * qt_lock must not use this shell.  test_keycache.c calls every one of
- * these entry points in a forked child and after C_Finalize.  Once the
- * module's check no longer makes a system call, QT_ENTRY can serve here
- * again. */
+/* QT_ENTRY (fn.h) for the data and Init calls, traced with their session.
+ * (The module check costs no system call: module.c counts forks.) */
 #define ENTRY(name, call, ...)                                                                     \
-    do {                                                                                           \
-        CK_RV rv_;                                                                                 \
-        qt_trace(name " session=%lu", (unsigned long)hSession);                                    \
-        rv_ = call(__VA_ARGS__);                                                                   \
-        qt_trace(name " -> %s", qt_ckr_name(rv_));                                                 \
-        return rv_;                                                                                \
-    } while (0)
+    QT_ENTRY(name, call(__VA_ARGS__), "session=%lu", (unsigned long)hSession)
 
 #endif
