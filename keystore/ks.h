@@ -130,6 +130,14 @@ qt_rc qt_ks_token_reinit(struct qt_ks_token *t, const uint8_t *so_pin, size_t so
 /* Removes the token's files (database, -wal, -shm).  Consumes t. */
 qt_rc qt_ks_token_delete(struct qt_ks_token *t) QT_MUST_CHECK;
 void qt_ks_token_close(struct qt_ks_token *t); /* NULL-safe; wipes the master key */
+
+/* SQLite's PRAGMA data_version for t's connection: the value changes
+ * whenever another connection (another process, or another handle on the
+ * same file) has committed to the database since the previous call; this
+ * handle's own commits do not change it.  A prepared statement, a few
+ * hundred nanoseconds: callers that keep what they read from this handle
+ * (the module's token-object attributes) re-read when it changes. */
+qt_rc qt_ks_data_version(struct qt_ks_token *t, uint64_t *out) QT_MUST_CHECK;
 qt_rc qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out) QT_MUST_CHECK;
 
 /* Login: the failure counter is verified (MAC) and incremented on disk before

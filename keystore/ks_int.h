@@ -71,6 +71,7 @@ struct qt_ks_token {
     uint64_t mk_gen; /* generation of sec->mk when logged in */
     int txn_depth;
     struct qt_secret sec; /* struct ks_secrets */
+    sqlite3_stmt *st_version; /* PRAGMA data_version, prepared once */
 };
 
 static inline struct ks_secrets *

@@ -655,6 +655,23 @@ qt_ks_token_open(const struct qt_ks_env *env, const char *path, struct qt_ks_tok
     return qt_ks_sqlite_open_ex(env, path, 0, out);
 }
 
+qt_rc
+qt_ks_data_version(struct qt_ks_token *t, uint64_t *out)
+{
+    int r;
+
+    QT_ENSURE(t != NULL && t->db != NULL && out != NULL, QT_E_ARG);
+    if (t->st_version == NULL) {
+        QT_TRY(qt_ks_sqlite_prepare(t, "PRAGMA data_version", &t->st_version));
+    }
+    r = sqlite3_step(t->st_version);
+    if (r == SQLITE_ROW) {
+        *out = (uint64_t)sqlite3_column_int64(t->st_version, 0);
+    }
+    (void)sqlite3_reset(t->st_version);
+    return r == SQLITE_ROW ? QT_OK : qt_ks_sqlite_rc(t, r);
+}
+
 void
 qt_ks_token_close(struct qt_ks_token *t)
 {
@@ -665,6 +682,7 @@ qt_ks_token_close(struct qt_ks_token *t)
     while (t->txn_depth > 0) {
         qt_ks_txn_rollback(t);
     }
+    (void)sqlite3_finalize(t->st_version);
     if (t->db != NULL) {
         (void)sqlite3_close_v2(t->db);
     }

@@ -265,6 +265,7 @@ init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR
             goto out;
         }
         qt_object_forget_private_inlock(s);
+        qt_object_uncache_token_inlock(s); /* its public objects are gone too */
         s->login = QT_NOT_LOGGED_IN;
         rv = record_event_txn(s, QT_EVENT_TOKEN_INIT);
         goto out;

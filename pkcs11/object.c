@@ -104,30 +104,100 @@ qt_object_get_inlock(struct qt_session *s, CK_OBJECT_HANDLE h, struct qt_object 
     return CKR_OK;
 }
 
-CK_RV
-qt_object_attrs_inlock(struct qt_object *o, struct qt_attrs *out)
+/* Whether two attribute lists hold the same attributes in the same order
+ * (the keystore returns them in a stable order). */
+static int
+attrs_same(const struct qt_attrs *a, const struct qt_attrs *b)
 {
+    if (a->n != b->n) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].type != b->v[i].type || a->v[i].len != b->v[i].len ||
+            (a->v[i].len > 0 && memcmp(a->v[i].val, b->v[i].val, a->v[i].len) != 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+cache_drop(struct qt_object *o)
+{
+    qt_attrs_clear(&o->attrs);
+    o->cached = 0;
+}
+
+/* A token object's attributes into its cache: kept while the token's data
+ * version is the one they were read at (no other process committed since;
+ * this process's own changes drop the cache themselves).  Re-reading goes
+ * through the keystore's checks (unseal, policy MAC, tamper report); a
+ * re-read that finds the object changed drops the imported key too (a
+ * row id reused by another process for another object). */
+static CK_RV
+cache_refresh(struct qt_object *o)
+{
+    struct qt_attrs fresh;
     struct qt_attr *v = NULL;
+    uint64_t ver = 0;
     size_t n = 0;
+    int have_ver;
     qt_rc rc;
 
-    qt_attrs_init(out);
-    if (o->owner != 0) {
-        return qt_attrs_copy(out, &o->attrs);
+    have_ver = qt_ks_data_version(o->slot->tok, &ver) == QT_OK;
+    if (o->cached && have_ver && ver == o->cache_ver) {
+        return CKR_OK;
     }
     rc = qt_ks_obj_get(o->slot->tok, o->ks_id, &v, &n);
     if (rc == QT_E_NOTFOUND || rc == QT_E_NOT_LOGGED_IN) {
         /* destroyed by another process (or no longer visible) */
         if (rc == QT_E_NOTFOUND) {
             object_drop_inlock(o);
+        } else {
+            cache_drop(o);
         }
         return CKR_OBJECT_HANDLE_INVALID;
     }
     if (rc != QT_OK) {
+        cache_drop(o);
         return qt_rv(rc);
     }
-    qt_attrs_take(out, v, n);
+    qt_attrs_init(&fresh);
+    qt_attrs_take(&fresh, v, n);
+    if (o->key != NULL && (!o->cached || !attrs_same(&fresh, &o->attrs))) {
+        qt_key_ref_put(o->key);
+        o->key = NULL;
+    }
+    qt_attrs_clear(&o->attrs);
+    o->attrs = fresh;
+    o->cached = have_ver;
+    o->cache_ver = ver;
     return CKR_OK;
+}
+
+CK_RV
+qt_object_attrs_ref_inlock(struct qt_object *o, const struct qt_attrs **out)
+{
+    CK_RV rv;
+
+    if (o->owner == 0 && (rv = cache_refresh(o)) != CKR_OK) {
+        return rv;
+    }
+    *out = &o->attrs;
+    return CKR_OK;
+}
+
+CK_RV
+qt_object_attrs_inlock(struct qt_object *o, struct qt_attrs *out)
+{
+    const struct qt_attrs *a;
+    CK_RV rv;
+
+    qt_attrs_init(out);
+    if ((rv = qt_object_attrs_ref_inlock(o, &a)) != CKR_OK) {
+        return rv;
+    }
+    return qt_attrs_copy(out, a);
 }
 
 CK_RV
@@ -245,6 +315,7 @@ qt_object_update_inlock(struct qt_object *o, struct qt_attrs *a)
             rv = rc == QT_E_NOTFOUND ? CKR_OBJECT_HANDLE_INVALID : qt_rv(rc);
         }
         qt_attrs_clear(a);
+        cache_drop(o); /* re-read, with the keystore's checks, at next use */
     } else {
         qt_attrs_clear(&o->attrs);
         o->attrs = *a;
@@ -335,6 +406,22 @@ qt_object_forget_private_inlock(struct qt_slot *s)
     struct drop_ctx d = {.slot = s, .token_private = 1};
 
     drop_matching_inlock(&d);
+}
+
+static void
+uncache_one(void *val, void *ctx)
+{
+    struct qt_object *o = val;
+
+    if (o->owner == 0 && o->slot == ctx) {
+        cache_drop(o);
+    }
+}
+
+void
+qt_object_uncache_token_inlock(struct qt_slot *s)
+{
+    qt_map_each(&qt_mod->objects, uncache_one, s);
 }
 
 static void

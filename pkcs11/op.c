@@ -98,23 +98,15 @@ class_fits(enum qt_op_kind k, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 
 /* ---- *Init ------------------------------------------------------------- */
 
-/* The attributes of key object o for the Init checks: a session object's
- * own list, borrowed (it changes only under the module lock, which the
- * caller holds until it is done with them), or a token object's, read into
- * *tmp from the keystore (so a change by another process counts at once). */
+/* The attributes of key object o for the Init checks, borrowed (they
+ * change only under the module lock, which the caller holds until it is
+ * done with them): a session object's own list, or a token object's
+ * cached copy, re-read from the keystore when another process committed
+ * since (so a change there counts at once). */
 static CK_RV
-key_attrs_inlock(struct qt_object *o, struct qt_attrs *tmp, const struct qt_attrs **out)
+key_attrs_inlock(struct qt_object *o, const struct qt_attrs **out)
 {
-    CK_RV rv;
-
-    if (o->owner != 0) {
-        *out = &o->attrs;
-        return CKR_OK;
-    }
-    if ((rv = qt_object_attrs_inlock(o, tmp)) == CKR_OK) {
-        *out = tmp;
-    }
-    return rv;
+    return qt_object_attrs_ref_inlock(o, out);
 }
 
 CK_RV
@@ -178,7 +170,7 @@ qt_opctx_init(CK_SESSION_HANDLE h, enum qt_op_kind kind, CK_MECHANISM_PTR mech, 
         if ((rv = qt_params_map(mech, &m)) != CKR_OK) {
             goto out;
         }
-        if (qt_object_get_inlock(s, hk, &o) != CKR_OK || key_attrs_inlock(o, &a, &ka) != CKR_OK) {
+        if (qt_object_get_inlock(s, hk, &o) != CKR_OK || key_attrs_inlock(o, &ka) != CKR_OK) {
             rv = CKR_KEY_HANDLE_INVALID;
             goto out;
         }

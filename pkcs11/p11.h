@@ -363,15 +363,28 @@ struct qt_object {
     CK_SESSION_HANDLE owner;  /* session objects: the creating session; 0 for token objects */
     uint64_t ks_id;           /* token objects: keystore row id */
     int is_private;           /* CKA_PRIVATE, cached */
-    struct qt_attrs attrs;    /* session objects only */
+    struct qt_attrs attrs;    /* session objects: theirs; token objects: a cached copy */
     struct qt_key_ref *key;   /* key material imported for operations, cached */
+    /* token objects: attrs holds what the keystore returned while its data
+     * version (qt_ks_data_version) was cache_ver; valid while no other
+     * process has committed since and this one has not changed the object */
+    int cached;
+    uint64_t cache_ver;
 };
 
 /* Looks up a handle visible to session s (its slot, private only when the
  * user is logged in).  CKR_OBJECT_HANDLE_INVALID otherwise. */
 CK_RV qt_object_get_inlock(struct qt_session *s, CK_OBJECT_HANDLE h, struct qt_object **out);
-/* The attributes of obj (a copy for token objects, read from the keystore). */
+/* The attributes of obj (a copy; token objects: read from the keystore, or
+ * from the object's cache while the token's data version is unchanged). */
 CK_RV qt_object_attrs_inlock(struct qt_object *obj, struct qt_attrs *out);
+/* obj's attributes in place (token objects: the refreshed cache), valid
+ * until the module lock is released or the object changes. */
+CK_RV qt_object_attrs_ref_inlock(struct qt_object *obj, const struct qt_attrs **out);
+/* Drops the cached attributes of every token object of s: after this
+ * process changed the token wholesale (re-initialisation), which the data
+ * version does not show to the connection that did it. */
+void qt_object_uncache_token_inlock(struct qt_slot *s);
 /* The checks of qt_object_create_inlock, to make before costly work: token
  * object -> RW session (CKR_SESSION_READ_ONLY), private -> user logged in
  * (CKR_USER_NOT_LOGGED_IN). */

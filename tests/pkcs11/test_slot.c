@@ -372,3 +372,101 @@ Test(token, other_process_token_and_objects)
         cr_assert(found);
     }
 }
+
+/* A forked child with its own C_Initialize runs one step on the token key
+ * with CKA_ID "shared" and exits. */
+static void
+child_step(int step)
+{
+    pid_t pid = fork();
+    int status;
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        CK_SESSION_HANDLE ch;
+        CK_OBJECT_HANDLE o;
+        CK_ULONG n = 0;
+        CK_BBOOL no = CK_FALSE;
+        CK_ATTRIBUTE id = {CKA_ID, "shared", 6}, nosign = {CKA_SIGN, &no, 1};
+        int bad = 0;
+
+        bad |= F->C_Initialize(NULL) != CKR_OK;
+        bad |= F->C_OpenSession(p11t_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &ch) !=
+               CKR_OK;
+        bad |= F->C_Login(ch, CKU_USER, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)) != CKR_OK;
+        bad |= F->C_FindObjectsInit(ch, &id, 1) != CKR_OK;
+        bad |= F->C_FindObjects(ch, &o, 1, &n) != CKR_OK || n != 1;
+        bad |= F->C_FindObjectsFinal(ch) != CKR_OK;
+        if (!bad && step == 1) {
+            bad |= F->C_SetAttributeValue(ch, o, &nosign, 1) != CKR_OK;
+        } else if (!bad && step == 2) {
+            bad |= F->C_DestroyObject(ch, o) != CKR_OK;
+        }
+        bad |= F->C_Finalize(NULL) != CKR_OK;
+        _exit(bad ? 3 : 0);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child step %d status 0x%x", step,
+              status);
+}
+
+/* Token objects' attributes are cached in the module between uses; a
+ * change by another process (CKA_SIGN set false, then the key destroyed)
+ * counts at this process's next C_SignInit, and so does this process's
+ * own change. */
+Test(token, token_key_changes_by_another_process_count_at_once)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, m = {CKM_ECDSA, NULL, 0};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, (void *)P11T_P256, sizeof(P11T_P256)},
+                         {CKA_TOKEN, &yes, 1}};
+    CK_ATTRIBUTE st[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_ID, "shared", 6}};
+    CK_ATTRIBUTE sign_on = {CKA_SIGN, &yes, 1};
+    CK_OBJECT_HANDLE pub, priv;
+    unsigned char dg[32] = {1}, sig[80];
+    CK_ULONG sl;
+
+    CK_OK(F->C_GenerateKeyPair(h, &gen, pt, 2, st, 3, &pub, &priv));
+    for (int i = 0; i < 3; i++) { /* cached after the first */
+        sl = sizeof(sig);
+        CK_OK(F->C_SignInit(h, &m, priv));
+        CK_OK(F->C_Sign(h, dg, sizeof(dg), sig, &sl));
+    }
+    child_step(1); /* CKA_SIGN false, in another process */
+    CK_RV_EQ(F->C_SignInit(h, &m, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    cr_assert_eq(p11t_bool(h, priv, CKA_SIGN), CK_FALSE);
+    CK_OK(F->C_SetAttributeValue(h, priv, &sign_on, 1)); /* back, in this one */
+    sl = sizeof(sig);
+    CK_OK(F->C_SignInit(h, &m, priv));
+    CK_OK(F->C_Sign(h, dg, sizeof(dg), sig, &sl));
+    child_step(2); /* destroyed in another process */
+    CK_RV_EQ(F->C_SignInit(h, &m, priv), CKR_KEY_HANDLE_INVALID);
+}
+
+/* Re-initialising a token drops its objects, public ones included: a
+ * handle to a public token object from before answers
+ * CKR_OBJECT_HANDLE_INVALID afterwards, not its cached attributes. */
+Test(token, reinit_forgets_cached_public_objects)
+{
+    CK_SESSION_HANDLE h = p11t_open(p11t_slot, 1);
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1},
+                        {CKA_PRIVATE, &no, 1}, {CKA_LABEL, "public-data", 11}};
+    CK_OBJECT_HANDLE o;
+    CK_UTF8CHAR label[32];
+    char buf[32];
+
+    CK_OK(F->C_CreateObject(h, t, 4, &o));
+    cr_assert_eq(p11t_attr(h, o, CKA_LABEL, buf, sizeof(buf)), 11); /* now cached */
+    CK_OK(F->C_CloseSession(h));
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "test", 4);
+    CK_OK(F->C_InitToken(p11t_slot, (CK_UTF8CHAR *)SO_PIN, 8, label));
+    h = p11t_open(p11t_slot, 0);
+    {
+        CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof(buf)};
+        CK_RV_EQ(F->C_GetAttributeValue(h, o, &a, 1), CKR_OBJECT_HANDLE_INVALID);
+    }
+}
