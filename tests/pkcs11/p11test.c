@@ -2,6 +2,7 @@
 /* Helpers of the PKCS#11 API suite (see p11test.h). */
 #define _XOPEN_SOURCE 700
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include "p11test.h"
 #include <dlfcn.h>
 #include <ftw.h>
@@ -181,6 +182,18 @@ p11t_attr(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, void *bu
 
     (void)F->C_GetAttributeValue(h, o, &a, 1);
     return a.ulValueLen;
+}
+
+EVP_PKEY *
+p11t_pubkey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
+{
+    unsigned char buf[2048];
+    const unsigned char *p = buf;
+    CK_ULONG n = p11t_attr(h, o, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf));
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)n);
+
+    cr_assert_not_null(k);
+    return k;
 }
 
 CK_BBOOL

@@ -9,6 +9,7 @@
 #define QT_TESTS_PKCS11_P11TEST_H
 
 #include <criterion/criterion.h>
+#include <openssl/types.h>
 #include <p11-kit/pkcs11.h>
 #include <stddef.h>
 
@@ -48,6 +49,9 @@ CK_ULONG p11t_count(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n);
 CK_ULONG p11t_attr(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t, void *buf,
                    CK_ULONG cap);
 CK_BBOOL p11t_bool(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t);
+/* The public key of object o, parsed by OpenSSL from its CKA_PUBLIC_KEY_INFO
+ * (asserted); EVP_PKEY_free it. */
+EVP_PKEY *p11t_pubkey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o);
 CK_ULONG p11t_ulong(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t);
 
 /* Key generation shortcuts (session objects unless token). */

@@ -335,6 +335,39 @@ Test(attest, pending_batch_precedes_a_login_failure_record, .init = p11t_setup_t
     p11t_free_log(&log);
 }
 
+/* A forked child with its own C_Initialize generates one public AES-128
+ * session key (closing its session first if close_session) and finalizes;
+ * the child exits 0 when every call succeeded (no Criterion assertion runs
+ * in it, hence not public_aes). */
+static void
+child_public_aes(int close_session)
+{
+    int status;
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+        CK_ULONG len = 16;
+        CK_BBOOL no = CK_FALSE;
+        CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_PRIVATE, &no, sizeof(no)}};
+        CK_SESSION_HANDLE ch;
+        CK_OBJECT_HANDLE k;
+        int bad = 0;
+
+        bad |= F->C_Initialize(NULL) != CKR_OK;
+        bad |= F->C_OpenSession(p11t_slot, CKF_SERIAL_SESSION, NULL, NULL, &ch) != CKR_OK;
+        bad |= F->C_GenerateKey(ch, &m, t, 2, &k) != CKR_OK;
+        if (close_session) {
+            bad |= F->C_CloseSession(ch) != CKR_OK;
+        }
+        bad |= F->C_Finalize(NULL) != CKR_OK;
+        _exit(bad ? 3 : 0);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+}
+
 /* The parent queues session keys and forks: a child that exits without
  * C_Initialize, and one that initialises, makes a session key of its own and
  * finalises, write nothing of the parent's; the parent writes its keys once. */
@@ -360,26 +393,7 @@ Test(attest, forked_child_does_not_write_the_parents_queue, .init = p11t_setup_t
     }
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
-        CK_ULONG len = 16;
-        CK_BBOOL no = CK_FALSE;
-        CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_PRIVATE, &no, sizeof(no)}};
-        CK_SESSION_HANDLE ch;
-        CK_OBJECT_HANDLE k;
-        int bad = 0;
-
-        /* not public_aes: no Criterion assertion in the child */
-        bad |= F->C_Initialize(NULL) != CKR_OK;
-        bad |= F->C_OpenSession(p11t_slot, CKF_SERIAL_SESSION, NULL, NULL, &ch) != CKR_OK;
-        bad |= F->C_GenerateKey(ch, &m, t, 2, &k) != CKR_OK;
-        bad |= F->C_Finalize(NULL) != CKR_OK;
-        _exit(bad ? 3 : 0);
-    }
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+    child_public_aes(0);
     p11t_read_log("test", &log);
     cr_assert_eq(log.n, base + 1, "only the child's own key");
     cr_assert_not_null(strstr(log.payload[base], SESSION_KEYS));
@@ -410,34 +424,13 @@ Test(attest, batch_in_another_events_transaction_is_written_once, .init = p11t_s
     CK_OBJECT_HANDLE tpub, tpriv;
     struct p11t_log log;
     size_t base, total = 0;
-    int status;
-    pid_t pid;
 
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 1, &tpub, &tpriv);
     base = log_len();
     (void)p11t_aes(h, 32, 0, 0);
     (void)p11t_aes(h, 32, 0, 0);
     CK_OK(F->C_DestroyObject(h, tpriv));
-    pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
-        CK_ULONG len = 16;
-        CK_BBOOL no = CK_FALSE;
-        CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_PRIVATE, &no, sizeof(no)}};
-        CK_SESSION_HANDLE ch;
-        CK_OBJECT_HANDLE k;
-        int bad = 0;
-
-        bad |= F->C_Initialize(NULL) != CKR_OK;
-        bad |= F->C_OpenSession(p11t_slot, CKF_SERIAL_SESSION, NULL, NULL, &ch) != CKR_OK;
-        bad |= F->C_GenerateKey(ch, &m, t, 2, &k) != CKR_OK;
-        bad |= F->C_CloseSession(ch) != CKR_OK;
-        bad |= F->C_Finalize(NULL) != CKR_OK;
-        _exit(bad ? 3 : 0);
-    }
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+    child_public_aes(1);
     CK_OK(F->C_CloseSession(h));
     p11t_read_log("test", &log);
     cr_assert_eq(log.n, base + 3, "batch, key-destroy, the child's batch");

@@ -24,18 +24,6 @@ TestSuite(crypto, .init = p11t_setup_token, .fini = p11t_teardown, .timeout = 12
 
 static const unsigned char msg[] = "the quick brown fox jumps over the lazy dog";
 
-static EVP_PKEY *
-pubkey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
-{
-    unsigned char buf[2048];
-    const unsigned char *p = buf;
-    CK_ULONG n = p11t_attr(h, o, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf));
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)n);
-
-    cr_assert_not_null(k);
-    return k;
-}
-
 /* Signs msg with (mech, key) through the token, two-call convention. */
 static CK_ULONG
 sign(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k, const unsigned char *d, size_t dl,
@@ -92,7 +80,7 @@ Test(crypto, ecdsa_sha256_and_raw_vs_openssl)
     EVP_PKEY *k;
 
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &pub, &priv);
-    k = pubkey(h, pub);
+    k = p11t_pubkey(h, pub);
     n = sign(h, &m, priv, msg, sizeof(msg), sig);
     cr_assert_eq(n, 64);
     cr_assert(ossl_verify(k, "SHA256", 0, 0, der, rs_to_der(sig, n, der)));
@@ -132,7 +120,7 @@ Test(crypto, rsa_pkcs_pss_x509_vs_openssl)
     EVP_PKEY *k;
 
     p11t_rsa(h, 2048, 0, &pub, &priv);
-    k = pubkey(h, pub);
+    k = p11t_pubkey(h, pub);
     n = sign(h, &m, priv, msg, sizeof(msg), sig);
     cr_assert_eq(n, 256);
     cr_assert(ossl_verify(k, "SHA256", RSA_PKCS1_PADDING, 0, sig, n));
@@ -165,7 +153,7 @@ Test(crypto, rsa_oaep_with_label_vs_openssl)
     unsigned char *label = OPENSSL_memdup("lbl", 3);
 
     p11t_rsa(h, 2048, 0, &pub, &priv);
-    k = pubkey(h, pub);
+    k = p11t_pubkey(h, pub);
     c = EVP_PKEY_CTX_new(k, NULL);
     cr_assert(EVP_PKEY_encrypt_init(c) > 0);
     cr_assert(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) > 0);
@@ -206,7 +194,7 @@ Test(crypto, eddsa_vs_openssl)
     EVP_MD_CTX *c = EVP_MD_CTX_new();
 
     p11t_ec(h, P11T_ED25519, sizeof(P11T_ED25519), CKM_EC_EDWARDS_KEY_PAIR_GEN, 0, &pub, &priv);
-    k = pubkey(h, pub);
+    k = p11t_pubkey(h, pub);
     n = sign(h, &m, priv, msg, sizeof(msg), sig);
     cr_assert_eq(n, 64);
     cr_assert(EVP_DigestVerifyInit(c, NULL, NULL, NULL, k));
@@ -683,7 +671,7 @@ Test(crypto, ecdh_derive_vs_openssl)
         cr_assert_not_null(eph);
         cr_assert(EVP_PKEY_get_octet_string_param(eph, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, ep,
                                                   sizeof(ep), &epl));
-        pk = pubkey(h, bpub);
+        pk = p11t_pubkey(h, bpub);
         c = EVP_PKEY_CTX_new(eph, NULL);
         cr_assert(EVP_PKEY_derive_init(c) > 0);
         cr_assert(EVP_PKEY_derive_set_peer(c, pk) > 0);
@@ -747,7 +735,7 @@ Test(crypto, more_mechanisms_and_rules)
     n = sizeof(sig);
     CK_OK(F->C_Sign(h, (CK_BYTE *)msg, sizeof(msg), sig, &n));
     cr_assert_eq(n, 114);
-    key = pubkey(h, epub);
+    key = p11t_pubkey(h, epub);
     c = EVP_MD_CTX_new();
     cr_assert(EVP_DigestVerifyInit(c, NULL, NULL, NULL, key));
     cr_assert_eq(EVP_DigestVerify(c, sig, n, msg, sizeof(msg)), 1);

@@ -115,18 +115,6 @@ Test(keycache, hmac_setups_of_one_key_never_mix)
     }
 }
 
-static EVP_PKEY *
-pubkey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
-{
-    unsigned char buf[2048];
-    const unsigned char *p = buf;
-    CK_ULONG n = p11t_attr(h, o, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf));
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)n);
-
-    cr_assert_not_null(k);
-    return k;
-}
-
 /* Whether an r||s ECDSA signature over SHA-256(d) verifies with OpenSSL. */
 static int
 ecdsa_ok(EVP_PKEY *k, const unsigned char *d, size_t dl, const unsigned char *rs, size_t n)
@@ -214,8 +202,8 @@ Test(keycache, sign_false_refuses_a_cached_key)
 
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &pub, &priv);
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 1, &tpub, &tpriv);
-    k = pubkey(h, pub);
-    tk = pubkey(h, tpub);
+    k = p11t_pubkey(h, pub);
+    tk = p11t_pubkey(h, tpub);
     sign_flag_round(h, priv, k, secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), 0, 0));
     sign_flag_round(h, tpriv, tk, secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), 1, 1));
     EVP_PKEY_free(k);
@@ -236,7 +224,7 @@ Test(keycache, destroyed_key_is_gone_but_a_started_operation_ends_well)
     for (int token = 0; token < 2; token++) {
         p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, token, &pub, &priv);
         mac = secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), (CK_BBOOL)token, 1);
-        k = pubkey(h, pub);
+        k = p11t_pubkey(h, pub);
         CK_OK(ecdsa_sign(h2, priv, d, sizeof(d), sig, &n)); /* key and contexts cached */
         CK_OK(hmac_sign(h2, mac, d, sizeof(d), sig));
         /* operations started on h2, then both keys destroyed through h */
@@ -293,7 +281,7 @@ Test(keycache, logout_ends_private_keys)
     tmac = secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), 1, 1);
     CK_OK(F->C_SetAttributeValue(h, tmac, &mlt, 1));
     CK_OK(F->C_SetAttributeValue(h, tpriv, &elt, 1));
-    k = pubkey(h, tpub);
+    k = p11t_pubkey(h, tpub);
     CK_OK(ecdsa_sign(h, priv, d, sizeof(d), sig, &n));
     CK_OK(ecdsa_sign(h, tpriv, d, sizeof(d), sig, &n));
     CK_OK(hmac_sign(h, smac, d, sizeof(d), sig));
@@ -353,7 +341,7 @@ Test(keycache, rsa_setups_past_the_template_limit)
     EVP_PKEY *k;
 
     p11t_rsa(h, 2048, 0, &pub, &priv);
-    k = pubkey(h, pub);
+    k = p11t_pubkey(h, pub);
     EVP_Digest(d, sizeof(d), dg, NULL, EVP_sha256(), NULL);
     for (CK_ULONG salt = 0; salt < 40; salt++) {
         pp.sLen = salt;
@@ -537,7 +525,7 @@ Test(keycache, threads_share_one_keys_contexts)
     CK_OBJECT_HANDLE pub;
 
     p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &pub, &sh.ec);
-    sh.pub = pubkey(h, pub);
+    sh.pub = p11t_pubkey(h, pub);
     sh.mac = secret(h, CKK_GENERIC_SECRET, hkey, sizeof(hkey), 0, 1);
     sh.aes = secret(h, CKK_AES, akey, sizeof(akey), 0, 1);
     cr_assert_eq(pthread_barrier_init(&sh.start, NULL, KC_THREADS), 0);

@@ -302,6 +302,20 @@ Test(att_jws, malformed_compact_forms_are_rejected, .init = setup_p256, .fini = 
     cr_assert_null(p);
 }
 
+/* A session-keys event of token S/L over keys[0 .. n). */
+static void
+session_keys_event(struct qt_att_event *ev, const struct qt_att_entropy *en,
+                   const struct qt_att_batch_key *keys, size_t n)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = QT_ATT_EV_SESSION_KEYS;
+    ev->token_serial = "S";
+    ev->token_label = "L";
+    ev->entropy = en;
+    ev->keys = keys;
+    ev->nkeys = n;
+}
+
 /* FORMAT.md 2.5: a session-keys record's "keys", each key as its own
  * record's "key" plus its generation event, time and evidence. */
 Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
@@ -336,13 +350,7 @@ Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
     keys[1].key.bits = 256;
     memset(keys[1].key.kcv, 0x12, 3);
     keys[1].key.kcv_len = 3;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = QT_ATT_EV_SESSION_KEYS;
-    ev.token_serial = "S";
-    ev.token_label = "L";
-    ev.entropy = &en;
-    ev.keys = keys;
-    ev.nkeys = 2;
+    session_keys_event(&ev, &en, keys, 2);
     cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
     o = payload_of(jws);
     cr_assert_str_eq(str_at(o, "event", NULL), "session-keys");
@@ -409,13 +417,7 @@ Test(att_record, session_keys_policies_per_key, .init = setup_p256, .fini = tear
         keys[i].key.sign = sign[i];
         keys[i].key.extractable = QT_ATT_FALSE;
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.type = QT_ATT_EV_SESSION_KEYS;
-    ev.token_serial = "S";
-    ev.token_label = "L";
-    ev.entropy = &en;
-    ev.keys = keys;
-    ev.nkeys = 4;
+    session_keys_event(&ev, &en, keys, 4);
     cr_assert_eq(qt_att_record_build(key, NULL, 1, &ev, &jws), QT_OK);
     o = payload_of(jws);
     cr_assert(json_object_object_get_ex(o, "keys", &arr));

@@ -470,25 +470,21 @@ Test(crypto_sign, ecdsa_der_rs_conversion)
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(der.p, der.len, 31, out, sizeof(out)), QT_E_FORMAT);
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(der.p, der.len, 32, out, 63), QT_E_BUFFER_TOO_SMALL);
     qt_buf_clear(&der);
-    /* non-minimal integer, trailing garbage, negative, truncated */
-    n = unhex("300702020001020102", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("300602010102010200", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("3006020181020102", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("30060201010201", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    /* a third element, an empty integer, a long-form length for a short
-     * sequence, a redundant zero before a byte without its high bit */
-    n = unhex("3009020101020102020103", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("30050200020102", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("30810602010102010200", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
-    n = unhex("3007020101020200 7f", d, sizeof(d));
-    cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT);
+    /* non-minimal integer, trailing garbage, negative, truncated; a third
+     * element, an empty integer, a long-form length for a short sequence,
+     * a redundant zero before a byte without its high bit */
+    {
+        static const char *const bad[] = {
+            "300702020001020102", "300602010102010200", "3006020181020102",
+            "30060201010201",     "3009020101020102020103", "30050200020102",
+            "30810602010102010200", "3007020101020200 7f",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            n = unhex(bad[i], d, sizeof(d));
+            cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_E_FORMAT,
+                         "%s", bad[i]);
+        }
+    }
     /* zero is one 0x00 byte; r of exactly half bytes with its high bit set */
     n = unhex("3006020100020102", d, sizeof(d));
     cr_assert_eq(qt_crypto_ecdsa_der_to_rs(d, n, 32, out, sizeof(out)), QT_OK);
