@@ -138,16 +138,44 @@ add_hex(json_object *o, const char *k, const uint8_t *p, size_t n)
     return r;
 }
 
+/* The key's policy attributes, where known (FORMAT.md 2.1 "attributes"). */
 static json_object *
-key_json_shared(const struct qt_att_key_desc *kd, json_object *same_attrs, json_object **attrs)
+policy_json(const struct qt_att_key_desc *kd)
 {
-    json_object *o = json_object_new_object();
-    json_object *a = same_attrs != NULL ? json_object_get(same_attrs) : json_object_new_object();
+    json_object *a = json_object_new_object();
     int e = 0;
 
-    if (o == NULL || a == NULL) {
-        json_object_put(o);
+    if (a == NULL) {
+        return NULL;
+    }
+    e |= add_tri(a, "sensitive", kd->sensitive);
+    e |= add_tri(a, "extractable", kd->extractable);
+    e |= add_tri(a, "never_extractable", kd->never_extractable);
+    e |= add_tri(a, "always_sensitive", kd->always_sensitive);
+    e |= add_tri(a, "local", kd->local);
+    e |= add_tri(a, "private", kd->private_);
+    e |= add_tri(a, "modifiable", kd->modifiable);
+    e |= add_tri(a, "copyable", kd->copyable);
+    e |= add_tri(a, "destroyable", kd->destroyable);
+    e |= add_tri(a, "sign", kd->sign);
+    e |= add_tri(a, "decrypt", kd->decrypt);
+    e |= add_tri(a, "unwrap", kd->unwrap);
+    e |= add_tri(a, "derive", kd->derive);
+    if (e != 0) {
         json_object_put(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* The key's description without its policy. */
+static json_object *
+key_fields_json(const struct qt_att_key_desc *kd)
+{
+    json_object *o = json_object_new_object();
+    int e = 0;
+
+    if (o == NULL) {
         return NULL;
     }
     e |= add_str(o, "mechanism", kd->mechanism);
@@ -166,27 +194,6 @@ key_json_shared(const struct qt_att_key_desc *kd, json_object *same_attrs, json_
     if (kd->kcv_len > 0 && kd->kcv_len <= sizeof(kd->kcv)) {
         e |= add_hex(o, "kcv", kd->kcv, kd->kcv_len);
     }
-    if (same_attrs != NULL) {
-        goto attrs_done;
-    }
-    e |= add_tri(a, "sensitive", kd->sensitive);
-    e |= add_tri(a, "extractable", kd->extractable);
-    e |= add_tri(a, "never_extractable", kd->never_extractable);
-    e |= add_tri(a, "always_sensitive", kd->always_sensitive);
-    e |= add_tri(a, "local", kd->local);
-    e |= add_tri(a, "private", kd->private_);
-    e |= add_tri(a, "modifiable", kd->modifiable);
-    e |= add_tri(a, "copyable", kd->copyable);
-    e |= add_tri(a, "destroyable", kd->destroyable);
-    e |= add_tri(a, "sign", kd->sign);
-    e |= add_tri(a, "decrypt", kd->decrypt);
-    e |= add_tri(a, "unwrap", kd->unwrap);
-    e |= add_tri(a, "derive", kd->derive);
-attrs_done:
-    if (attrs != NULL) {
-        *attrs = a; /* borrowed: o holds it */
-    }
-    e |= add(o, "attributes", a);
     if (e != 0) {
         json_object_put(o);
         return NULL;
@@ -194,10 +201,17 @@ attrs_done:
     return o;
 }
 
+/* A record's "key": the description with its policy as "attributes". */
 static json_object *
 key_json(const struct qt_att_key_desc *kd)
 {
-    return key_json_shared(kd, NULL, NULL);
+    json_object *o = key_fields_json(kd);
+
+    if (o != NULL && add(o, "attributes", policy_json(kd)) != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* The policy attributes of two key descriptions are the same. */
@@ -262,43 +276,64 @@ format_time(int64_t t, char out[32])
     return strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 ? 0 : -1;
 }
 
-/* The "keys" of a session-keys record: each key as key_json gives it, plus
- * the generation's own event name, time and evidence. */
-static json_object *
-keys_json(const struct qt_att_batch_key *keys, size_t n)
+/* The "keys" and "policies" of a session-keys record (FORMAT.md 2.5): each
+ * key as key_json gives it but with "policy", the index of its attributes
+ * in "policies" (each distinct policy once: a batch's keys mostly share
+ * one, and ~250 of a key's ~460 bytes were its attributes), plus the
+ * generation's own event name, time and evidence. */
+static int
+keys_json(const struct qt_att_batch_key *keys, size_t n, json_object **keys_out,
+          json_object **policies_out)
 {
     json_object *arr = json_object_new_array_ext((int)n);
-    json_object *attrs = NULL; /* the previous key's "attributes", shared when equal */
+    json_object *pol = json_object_new_array();
+    const struct qt_att_key_desc **distinct = calloc(n, sizeof(*distinct));
+    size_t np = 0;
     char when[32];
 
-    if (arr == NULL) {
-        return NULL;
+    if (arr == NULL || pol == NULL || distinct == NULL) {
+        goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         const struct qt_att_batch_key *b = &keys[i];
         json_object *o;
+        size_t p = 0;
         int e = 0;
 
-        /* keys of one batch mostly share their policy: one json-c object
-         * (reference-counted) serialised once per key, built once */
-        json_object *same = i > 0 && same_policy(&b->key, &keys[i - 1].key) ? attrs : NULL;
-
-        if (format_time(b->time, when) != 0 ||
-            (o = key_json_shared(&b->key, same, &attrs)) == NULL) {
-            json_object_put(arr);
-            return NULL;
+        while (p < np && !same_policy(&b->key, distinct[p])) {
+            p++;
         }
+        if (p == np) {
+            json_object *pj = policy_json(&b->key);
+
+            if (pj == NULL || json_object_array_add(pol, pj) != 0) {
+                json_object_put(pj);
+                goto fail;
+            }
+            distinct[np++] = &b->key;
+        }
+        if (format_time(b->time, when) != 0 || (o = key_fields_json(&b->key)) == NULL) {
+            goto fail;
+        }
+        e |= add_u64(o, "policy", p);
         e |= add_str(o, "event", qt_att_event_name(b->type));
         e |= add_str(o, "time", when);
         e |= add_u64(o, "bits_drawn", b->bits_drawn);
         e |= add_bool(o, "prediction_resistance", b->prediction_resistance);
         if (e != 0 || json_object_array_add(arr, o) != 0) {
             json_object_put(o);
-            json_object_put(arr);
-            return NULL;
+            goto fail;
         }
     }
-    return arr;
+    free(distinct);
+    *keys_out = arr;
+    *policies_out = pol;
+    return 0;
+fail:
+    free(distinct);
+    json_object_put(arr);
+    json_object_put(pol);
+    return -1;
 }
 
 static qt_rc
@@ -331,7 +366,14 @@ payload_build(const char *prev_hex, uint64_t seq, const struct qt_att_event *ev,
         e |= add(o, "key", key_json(ev->key));
     }
     if (ev->type == QT_ATT_EV_SESSION_KEYS) {
-        e |= add(o, "keys", keys_json(ev->keys, ev->nkeys));
+        json_object *ka = NULL, *pa = NULL;
+
+        if (keys_json(ev->keys, ev->nkeys, &ka, &pa) != 0) {
+            e = -1;
+        } else {
+            e |= add(o, "keys", ka);
+            e |= add(o, "policies", pa);
+        }
     }
     if (ev->entropy != NULL) {
         e |= add(o, "entropy", entropy_json(ev->entropy));

@@ -60,16 +60,27 @@ is_hex64(const char *s)
 }
 
 /* A session-keys record's "keys": a non-empty array of key objects, each
- * naming its generation event, time and kind (FORMAT.md 2.5). */
+ * naming its generation event, time and kind, and its "policy": an index
+ * into the record's "policies", an array of attribute objects
+ * (FORMAT.md 2.5). */
 static const char *
 check_keys(json_object *p)
 {
-    json_object *keys;
-    size_t n;
+    json_object *keys, *pols, *pi;
+    size_t n, np;
 
     if (!json_object_object_get_ex(p, "keys", &keys) ||
         !json_object_is_type(keys, json_type_array) || (n = json_object_array_length(keys)) == 0) {
         return "session-keys record has no non-empty \"keys\" array";
+    }
+    if (!json_object_object_get_ex(p, "policies", &pols) ||
+        !json_object_is_type(pols, json_type_array) || (np = json_object_array_length(pols)) == 0) {
+        return "session-keys record has no non-empty \"policies\" array";
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (!json_object_is_type(json_object_array_get_idx(pols, i), json_type_object)) {
+            return "session-keys record has a \"policies\" entry that is not an object";
+        }
     }
     for (size_t i = 0; i < n; i++) {
         json_object *k = json_object_array_get_idx(keys, i);
@@ -81,6 +92,12 @@ check_keys(json_object *p)
             (strcmp(kind, "pair") != 0 && strcmp(kind, "secret") != 0)) {
             return "session-keys record has a \"keys\" entry without a generation event, "
                    "time and kind";
+        }
+        if (!json_object_object_get_ex(k, "policy", &pi) ||
+            !json_object_is_type(pi, json_type_int) || json_object_get_int64(pi) < 0 ||
+            (uint64_t)json_object_get_int64(pi) >= np) {
+            return "session-keys record has a \"keys\" entry whose \"policy\" is not an "
+                   "index into \"policies\"";
         }
     }
     return NULL;

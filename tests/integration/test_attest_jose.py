@@ -102,10 +102,17 @@ def verify_log(path, pem, serial=None, label=""):
             keys = payload.get("keys")
             check(isinstance(keys, list) and len(keys) > 0,
                   "%srecord %d: session-keys without keys" % (label, i + 1))
+            policies = payload.get("policies")
+            check(isinstance(policies, list) and len(policies) > 0 and
+                  all(isinstance(x, dict) for x in policies),
+                  "%srecord %d: session-keys without policies" % (label, i + 1))
             for j, k in enumerate(keys or []):
+                pol = k.get("policy")
                 check(k.get("event") in ("keypair-generate", "key-generate") and "time" in k and
                       isinstance(k.get("bits_drawn"), int) and
-                      isinstance(k.get("prediction_resistance"), bool) and "attributes" in k and
+                      isinstance(k.get("prediction_resistance"), bool) and
+                      isinstance(pol, int) and not isinstance(pol, bool) and
+                      0 <= pol < len(policies or []) and
                       (("spki_sha256" in k) if k.get("kind") == "pair" else ("kcv" in k)),
                       "%srecord %d: session key %d description incomplete: %r" %
                       (label, i + 1, j, k))

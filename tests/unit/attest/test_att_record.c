@@ -59,6 +59,21 @@ str_at(json_object *o, const char *a, const char *b)
     return json_object_get_string(v);
 }
 
+/* Policy attribute `name` of session key k of payload o: its "policy"
+ * indexes the record's "policies" (FORMAT.md 2.5); NULL when absent. */
+static const char *
+key_policy(json_object *o, json_object *k, const char *name)
+{
+    json_object *pols, *idx, *pol, *v;
+
+    cr_assert(json_object_object_get_ex(o, "policies", &pols), "no policies");
+    cr_assert(json_object_object_get_ex(k, "policy", &idx), "key without policy");
+    cr_assert(json_object_is_type(idx, json_type_int));
+    cr_assert_lt((size_t)json_object_get_int64(idx), json_object_array_length(pols));
+    pol = json_object_array_get_idx(pols, (size_t)json_object_get_int64(idx));
+    return json_object_object_get_ex(pol, name, &v) ? json_object_get_string(v) : NULL;
+}
+
 Test(att_b64url, roundtrip_all_lengths)
 {
     uint8_t in[40];
@@ -369,7 +384,10 @@ Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
                      "abababababababababababababababababababababababababababababababab");
     cr_assert_str_eq(str_at(k0, "bits_drawn", NULL), "384");
     cr_assert_str_eq(str_at(k0, "prediction_resistance", NULL), "true");
-    cr_assert_str_eq(str_at(k0, "attributes", "sensitive"), "true");
+    cr_assert_str_eq(key_policy(o, k0, "sensitive"), "true");
+    cr_assert_not(json_object_object_get_ex(k0, "attributes", &v), "policy kept apart");
+    cr_assert_eq(json_object_array_length(json_object_object_get(o, "policies")), 2,
+                 "two keys, two policies");
     cr_assert_str_eq(str_at(k1, "event", NULL), "key-generate");
     cr_assert_str_eq(str_at(k1, "kind", NULL), "secret");
     cr_assert_str_eq(str_at(k1, "kcv", NULL), "121212");
@@ -392,9 +410,10 @@ Test(att_record, session_keys_payload, .init = setup_p256, .fini = teardown)
     cr_assert_null(jws);
 }
 
-/* Keys of a batch with the same policy share one "attributes" object while
- * the record is built; each key's serialised attributes must still be its
- * own: same, same, different, same-as-the-first. */
+/* Keys of a batch with the same policy share one "policies" entry; each
+ * key's policy must still be its own: same, same, different, and one that
+ * differs from the first only by an absent attribute -> three policies,
+ * indexes 0 0 1 2. */
 Test(att_record, session_keys_policies_per_key, .init = setup_p256, .fini = teardown)
 {
     static const enum qt_att_bool sens[] = {QT_ATT_TRUE, QT_ATT_TRUE, QT_ATT_FALSE, QT_ATT_TRUE};
@@ -402,7 +421,7 @@ Test(att_record, session_keys_policies_per_key, .init = setup_p256, .fini = tear
     struct qt_att_batch_key keys[4];
     struct qt_att_entropy en;
     struct qt_att_event ev;
-    json_object *o, *arr, *v;
+    json_object *o, *arr;
     char *jws = NULL;
 
     att_test_entropy(&en);
@@ -422,16 +441,19 @@ Test(att_record, session_keys_policies_per_key, .init = setup_p256, .fini = tear
     o = payload_of(jws);
     cr_assert(json_object_object_get_ex(o, "keys", &arr));
     cr_assert_eq(json_object_array_length(arr), 4);
+    cr_assert_eq(json_object_array_length(json_object_object_get(o, "policies")), 3);
     for (int i = 0; i < 4; i++) {
+        static const char *const want_idx[] = {"0", "0", "1", "2"};
         json_object *k = json_object_array_get_idx(arr, (size_t)i);
-        cr_assert_str_eq(str_at(k, "attributes", "sensitive"),
-                         sens[i] == QT_ATT_TRUE ? "true" : "false", "key %d", i);
-        cr_assert_str_eq(str_at(k, "attributes", "extractable"), "false", "key %d", i);
+
+        cr_assert_str_eq(str_at(k, "policy", NULL), want_idx[i], "key %d", i);
+        cr_assert_str_eq(key_policy(o, k, "sensitive"), sens[i] == QT_ATT_TRUE ? "true" : "false",
+                         "key %d", i);
+        cr_assert_str_eq(key_policy(o, k, "extractable"), "false", "key %d", i);
         if (sign[i] == QT_ATT_UNSET) {
-            cr_assert(json_object_object_get_ex(k, "attributes", &v));
-            cr_assert_not(json_object_object_get_ex(v, "sign", NULL), "key %d: no sign", i);
+            cr_assert_null(key_policy(o, k, "sign"), "key %d: no sign", i);
         } else {
-            cr_assert_str_eq(str_at(k, "attributes", "sign"), "true", "key %d", i);
+            cr_assert_str_eq(key_policy(o, k, "sign"), "true", "key %d", i);
         }
     }
     json_object_put(o);

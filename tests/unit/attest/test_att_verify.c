@@ -455,14 +455,25 @@ Test(att_verify, flipped_byte_in_batch_record_fails_naming_it, .init = setup, .f
     cr_assert_eq(res.bad_seq, N + 1);
 }
 
-/* A signed session-keys payload whose "keys" is empty, or whose entry has
- * no generation event, is malformed: the verifier names the record. */
+#define GOOD_KEY                                                                                   \
+    "{\"event\":\"key-generate\",\"kind\":\"secret\",\"time\":\"2026-01-01T00:00:00Z\""
+
+/* A signed session-keys payload whose "keys" is empty, whose entry has no
+ * generation event, or whose entry's "policy" is no index into the
+ * record's "policies", is malformed: the verifier names the record. */
 Test(att_verify, session_keys_without_keys_is_malformed, .init = setup, .fini = teardown)
 {
     static const char *const bodies[] = {
-        "\"keys\":[]",
-        "\"keys\":[{\"kind\":\"pair\",\"time\":\"2026-01-01T00:00:00Z\"}]",
+        "\"keys\":[],\"policies\":[{}]",
+        "\"keys\":[{\"kind\":\"pair\",\"time\":\"2026-01-01T00:00:00Z\",\"policy\":0}],"
+        "\"policies\":[{}]",
         "\"keys\":{}",
+        "\"keys\":[" GOOD_KEY ",\"policy\":0}]",
+        "\"keys\":[" GOOD_KEY ",\"policy\":0}],\"policies\":[]",
+        "\"keys\":[" GOOD_KEY ",\"policy\":1}],\"policies\":[{}]",
+        "\"keys\":[" GOOD_KEY ",\"policy\":\"0\"}],\"policies\":[{}]",
+        "\"keys\":[" GOOD_KEY "}],\"policies\":[{}]",
+        "\"keys\":[" GOOD_KEY ",\"policy\":0}],\"policies\":[true]",
     };
 
     for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
@@ -482,5 +493,21 @@ Test(att_verify, session_keys_without_keys_is_malformed, .init = setup, .fini = 
         cr_assert_not_null(strstr(res.reason, "keys"), "%s", res.reason);
         free(log_.recs[N].jws);
         log_.n--;
+    }
+    /* the control: the same with a well-formed key and policy verifies */
+    {
+        char prev[QT_ATT_HASH_HEX], payload[1024], *jws = NULL;
+
+        cr_assert_eq(qt_att_record_hash(log_.recs[N - 1].jws, prev), QT_OK);
+        (void)snprintf(payload, sizeof(payload),
+                       "{\"v\":1,\"seq\":%d,\"prev\":\"%s\",\"event\":\"session-keys\","
+                       "\"time\":\"2026-01-01T00:00:00Z\",\"token\":{\"serial\":\"SERIAL-A\","
+                       "\"label\":\"token-a\"},\"keys\":[" GOOD_KEY ",\"policy\":0}],"
+                       "\"policies\":[{\"sensitive\":true}]}",
+                       N + 1, prev);
+        cr_assert_eq(qt_att_jws_sign(key, payload, strlen(payload), &jws), QT_OK);
+        cr_assert_eq(qt_att_log_add(&log_, N + 1, jws), QT_OK);
+        free(jws);
+        cr_assert_eq(verify(&log_), QT_OK, "%s", res.reason);
     }
 }
