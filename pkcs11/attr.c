@@ -98,6 +98,8 @@ static const struct rule rules[] = {
     /* every key */
     {CKA_KEY_TYPE, C_KEY, 0, T_ULONG, F_REQ_CREATE},
     {CKA_DERIVE, C_KEY, 0, T_BOOL, F_MODIFIABLE},
+    /* PKCS#11 3.0 4.4: assigned by the token at creation, never changed */
+    {CKA_UNIQUE_ID, C_ALL, 0, T_BYTES, F_NO_ALL | F_COMPUTED},
     {CKA_LOCAL, C_KEY, 0, T_BOOL, F_NO_ALL | F_COMPUTED},
     {CKA_KEY_GEN_MECHANISM, C_KEY, 0, T_ULONG, F_NO_ALL | F_COMPUTED},
     {CKA_ALLOWED_MECHANISMS, C_KEY, 0, T_MECHS, 0},

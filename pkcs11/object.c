@@ -14,7 +14,9 @@
  * changed or destroyed (CKR_SESSION_READ_ONLY); private objects need the
  * user (CKR_USER_NOT_LOGGED_IN).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include "key.h"
 
@@ -224,6 +226,26 @@ qt_object_may_create_inlock(const struct qt_session *s, const struct qt_attrs *a
     return CKR_OK;
 }
 
+/* CKA_UNIQUE_ID (PKCS#11 3.0 4.4): 128 random bits from the OS as 32
+ * lowercase hex characters, set on every object this module creates (a
+ * copy gets its own).  An identifier, not a secret: it does not draw on the
+ * QRNG, so storing a certificate never fails because the entropy source is
+ * unhealthy; 2^-64 collision odds at 2^32 objects. */
+static CK_RV
+set_unique_id(struct qt_attrs *a)
+{
+    uint8_t r[16];
+    char hex[33];
+
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        return CKR_FUNCTION_FAILED;
+    }
+    for (size_t i = 0; i < sizeof(r); i++) {
+        (void)snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    }
+    return qt_attrs_set(a, CKA_UNIQUE_ID, hex, 32);
+}
+
 CK_RV
 qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HANDLE *out)
 {
@@ -233,7 +255,8 @@ qt_object_create_inlock(struct qt_session *s, struct qt_attrs *a, CK_OBJECT_HAND
     CK_RV rv;
     qt_rc rc;
 
-    if ((rv = qt_object_may_create_inlock(s, a)) != CKR_OK) {
+    if ((rv = qt_object_may_create_inlock(s, a)) != CKR_OK ||
+        (rv = set_unique_id(a)) != CKR_OK) {
         goto out;
     }
     if ((o = calloc(1, sizeof(*o))) == NULL) {

@@ -8,6 +8,7 @@
  */
 #include <openssl/evp.h>
 #include <string.h>
+#include "../../pkcs11/pkcs11-3.h"
 #include "p11test.h"
 
 TestSuite(object, .init = p11t_setup_token, .fini = p11t_teardown, .timeout = 60);
@@ -427,4 +428,81 @@ Test(object, nested_template_unaligned)
     memcpy(&got, out + 1, sizeof(got));
     cr_assert_eq(got.type, CKA_VALUE_LEN);
     cr_assert_eq(got.ulValueLen, sizeof(CK_ULONG));
+}
+
+/* CKA_UNIQUE_ID of object o as a NUL-terminated string (asserts 32 hex). */
+static void
+unique_id(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, char out[33])
+{
+    CK_ULONG n = p11t_attr(h, o, CKA_UNIQUE_ID, out, 32);
+
+    cr_assert_eq(n, 32, "CKA_UNIQUE_ID length %lu", (unsigned long)n);
+    out[32] = '\0';
+    cr_assert_eq(strspn(out, "0123456789abcdef"), 32, "%s", out);
+}
+
+/* PKCS#11 3.0 4.4 CKA_UNIQUE_ID: every object gets one at creation (data,
+ * keys, session and token, generated and copied), all distinct, read-only
+ * (not in a template, not settable, not in a copy template), found by
+ * C_FindObjects, kept by a token object across C_Finalize/C_Initialize. */
+Test(object, unique_id_assigned_distinct_read_only_and_kept)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE sd[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &no, 1}};
+    CK_ATTRIBUTE td[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &yes, 1},
+                         {CKA_LABEL, "uid-token", 9}};
+    CK_ATTRIBUTE with_id[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                              {CKA_UNIQUE_ID, "0123456789abcdef0123456789abcdef", 32}};
+    CK_ATTRIBUTE set_id = {CKA_UNIQUE_ID, "00000000000000000000000000000000", 32};
+    CK_ATTRIBUTE lbl = {CKA_LABEL, "uid-token", 9};
+    CK_OBJECT_HANDLE o[6], pub, priv, found = 0;
+    char ids[7][33];
+    CK_ULONG cnt = 0;
+
+    CK_OK(F->C_CreateObject(h, sd, 2, &o[0]));
+    CK_OK(F->C_CreateObject(h, td, 3, &o[1]));
+    o[2] = p11t_aes(h, 32, 0, 0);
+    o[3] = p11t_aes(h, 16, 1, 0);
+    p11t_ec(h, P11T_P256, sizeof(P11T_P256), CKM_EC_KEY_PAIR_GEN, 0, &pub, &priv);
+    o[4] = pub;
+    o[5] = priv;
+    for (int i = 0; i < 6; i++) {
+        unique_id(h, o[i], ids[i]);
+    }
+    {
+        CK_OBJECT_HANDLE copy;
+        CK_OK(F->C_CopyObject(h, o[0], NULL, 0, &copy));
+        unique_id(h, copy, ids[6]);
+    }
+    for (int i = 0; i < 7; i++) {
+        for (int j = i + 1; j < 7; j++) {
+            cr_assert_str_neq(ids[i], ids[j], "objects %d and %d share %s", i, j, ids[i]);
+        }
+    }
+    CK_RV_EQ(F->C_CreateObject(h, with_id, 2, &o[0]), CKR_ATTRIBUTE_READ_ONLY);
+    CK_RV_EQ(F->C_SetAttributeValue(h, o[1], &set_id, 1), CKR_ATTRIBUTE_READ_ONLY);
+    {
+        CK_OBJECT_HANDLE copy;
+        CK_RV_EQ(F->C_CopyObject(h, o[0], &set_id, 1, &copy), CKR_ATTRIBUTE_READ_ONLY);
+    }
+    /* found by it */
+    {
+        CK_ATTRIBUTE by_id = {CKA_UNIQUE_ID, ids[1], 32};
+        CK_OK(F->C_FindObjectsInit(h, &by_id, 1));
+        CK_OK(F->C_FindObjects(h, &found, 1, &cnt));
+        CK_OK(F->C_FindObjectsFinal(h));
+        cr_assert_eq(cnt, 1);
+        cr_assert_eq(found, o[1]);
+    }
+    /* the token object keeps its id across a restart of the module */
+    CK_OK(F->C_Finalize(NULL));
+    CK_OK(F->C_Initialize(NULL));
+    h = p11t_user_session();
+    CK_OK(F->C_FindObjectsInit(h, &lbl, 1));
+    CK_OK(F->C_FindObjects(h, &found, 1, &cnt));
+    CK_OK(F->C_FindObjectsFinal(h));
+    cr_assert_eq(cnt, 1);
+    unique_id(h, found, ids[0]);
+    cr_assert_str_eq(ids[0], ids[1]);
 }
