@@ -302,8 +302,9 @@ cli_checks(const char *qtoken)
         return;
     }
     snprintf(cmd, sizeof(cmd),
-             "UPDATE objects SET attrs = substr(attrs, 1, 20) || x'5a' || substr(attrs, 22)"
-             " WHERE id = %llu",
+             "UPDATE objects SET attrs = substr(attrs, 1, 20) ||"
+             " CASE WHEN substr(attrs, 21, 1) = x'5a' THEN x'a5' ELSE x'5a' END ||"
+             " substr(attrs, 22) WHERE id = %llu",
              (unsigned long long)victim);
     sqlite3_busy_timeout(db, 10000);
     check(sqlite3_exec(db, cmd, NULL, NULL, NULL) == SQLITE_OK, "damage a row");
