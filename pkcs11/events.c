@@ -18,6 +18,7 @@
  * closed.  Session-object key generations are recorded in batches unless
  * [attest] session_keys = each: see "Session-key records in batches" below.
  */
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -509,10 +510,11 @@ qt_event_watch_tamper(struct qt_slot *s)
  * resistance, time; never a secret) is queued per slot, and the queue is
  * written as one session-keys record:
  *
- *   - when it holds BATCH_MAX keys, or at the next key generation once its
- *     oldest key is BATCH_AGE_NS old (the generation that triggers the
+ *   - when it holds BATCH_MAX keys (the generation that triggers the
  *     write fails if the write fails, its key taken back out: no key is
- *     handed out whose record is known lost);
+ *     handed out whose record is known lost), or at the next call into the
+ *     module once its oldest key is BATCH_AGE_NS old (qt_event_tick_inlock,
+ *     from qt_lock: a failure there is logged and tried again);
  *   - before any other record of the token (append above), so the log
  *     stays in event order; for a token key, in its own transaction before
  *     the key's (qt_event_flush_inlock);
@@ -856,6 +858,29 @@ qt_event_session_key_commit_inlock(struct qt_slot *s)
         b->inflight = b->n;
     }
     return rc;
+}
+
+void
+qt_event_tick_inlock(void)
+{
+    for (size_t i = 0; i < qt_mod->nslots; i++) {
+        struct qt_slot *s = qt_mod->slots[i];
+        struct qt_event_batch *b = s != NULL ? s->batch : NULL;
+        qt_rc rc;
+
+        if (b == NULL || b->n == 0 || b->prepared || s->tok == NULL || !batch_due(b)) {
+            continue;
+        }
+        if (OPENSSL_init_crypto(0, NULL) != 1) {
+            return; /* after OPENSSL_cleanup (an atexit call): C_Finalize reports the loss */
+        }
+        if ((rc = batch_flush(s)) != QT_OK) {
+            qt_log(QT_LOG_WARN,
+                   "pkcs11: %zu session-key attestation records not written yet (%s); tried "
+                   "again at the next call",
+                   b->n, qt_rc_str(rc));
+        }
+    }
 }
 
 qt_rc

@@ -254,6 +254,7 @@ qt_lock(void)
         qt_mutex_unlock(&m->lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
+    qt_event_tick_inlock();
     return CKR_OK;
 }
 

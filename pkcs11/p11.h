@@ -223,6 +223,8 @@ struct qt_module {
     struct qt_att_key *att_key;   /* attestation key, opened at the first event (events.c) */
     struct qt_slot **slots;
     size_t nslots;
+    uint8_t uid_pool[512];        /* OS random bytes for CKA_UNIQUE_ID (object.c); per */
+    size_t uid_pos;               /* C_Initialize, so a forked child never repeats them */
     struct qt_map sessions;      /* CK_SESSION_HANDLE -> struct qt_session */
     struct qt_map objects;       /* CK_OBJECT_HANDLE -> struct qt_object */
     struct qt_map token_handles; /* (slot index << 48) ^ ks id -> struct qt_object */
@@ -458,6 +460,12 @@ void qt_event_flush_or_drop_inlock(struct qt_slot *s, const char *why);
 /* C_Finalize: flush_or_drop on every slot (write == 0, OpenSSL already
  * cleaned up: only log what is lost), then frees the queues. */
 void qt_event_finalize_inlock(int write);
+/* Every entry point, once it holds the module lock (qt_lock): writes each
+ * slot's session-key queue whose oldest key is 1 s old, so a process that
+ * keeps calling the module (signing, say) but makes no more keys still gets
+ * its records within about a second.  A failure is logged and the queue
+ * kept, to be tried at the next call; the caller's call is not affected. */
+void qt_event_tick_inlock(void);
 /* Installs on s->tok the keystore tamper hook that appends an object-tamper
  * record (once per object per process) when a read refuses or skips a
  * damaged object.  Idempotent; call with the module lock held whenever the

@@ -213,17 +213,47 @@ Test(attest, batch_written_at_next_keygen_after_1s, .init = p11t_setup_token, .f
     (void)p11t_aes(h, 32, 0, 0);
     p11t_ec(h, P11T_ED25519, sizeof(P11T_ED25519), CKM_EC_EDWARDS_KEY_PAIR_GEN, 0, &pub, &priv);
     usleep(1100 * 1000);
-    cr_assert_eq(log_len(), base, "age alone writes nothing: the next generation does");
+    cr_assert_eq(log_len(), base, "age alone writes nothing: the next call does");
     (void)p11t_aes(h, 32, 0, 0);
     p11t_read_log("test", &log);
     cr_assert_eq(log.n, base + 1);
     cr_assert_not_null(strstr(log.payload[base], SESSION_KEYS));
-    cr_assert_eq(count_in(log.payload[base], "\"event\":\"key-generate\""), 2);
+    /* the call wrote the queue as it found it: the new key starts the next */
+    cr_assert_eq(count_in(log.payload[base], "\"event\":\"key-generate\""), 1);
+    cr_assert_eq(count_in(log.payload[base], "\"event\":\"keypair-generate\""), 1);
     cr_assert_eq(count_in(log.payload[base], "\"curve\":\"Ed25519\""), 1);
     p11t_free_log(&log);
     /* the queue started over: the next key waits */
     (void)p11t_aes(h, 32, 0, 0);
     cr_assert_eq(log_len(), base + 1);
+}
+
+/* A process that keeps calling the module but makes no more keys (a server
+ * signing with its session keys) still gets their record about a second
+ * later: any entry point writes a queue whose oldest key is 1 s old; a
+ * younger one it leaves alone. */
+Test(attest, any_call_writes_a_batch_1s_old, .init = p11t_setup_token, .fini = p11t_teardown)
+{
+    CK_SESSION_HANDLE h = p11t_user_session();
+    CK_SESSION_INFO si;
+    unsigned char r[16];
+    struct p11t_log log;
+    size_t base = log_len();
+
+    (void)p11t_aes(h, 32, 0, 0);
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
+    CK_OK(F->C_GetSessionInfo(h, &si));
+    cr_assert_eq(log_len(), base, "a young queue waits");
+    usleep(1100 * 1000);
+    cr_assert_eq(log_len(), base, "no timer: nothing without a call");
+    CK_OK(F->C_GetSessionInfo(h, &si));
+    p11t_read_log("test", &log);
+    cr_assert_eq(log.n, base + 1, "C_GetSessionInfo wrote the 1 s old queue");
+    cr_assert_not_null(strstr(log.payload[base], SESSION_KEYS));
+    cr_assert_eq(count_in(log.payload[base], "\"event\":\"key-generate\""), 1);
+    p11t_free_log(&log);
+    CK_OK(F->C_GenerateRandom(h, r, sizeof(r)));
+    cr_assert_eq(log_len(), base + 1, "nothing queued: nothing more");
 }
 
 Test(attest, finalize_writes_the_batch, .init = p11t_setup_token, .fini = p11t_teardown)
