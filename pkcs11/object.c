@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <time.h>
 #include <string.h>
 #include "key.h"
 
@@ -123,6 +124,38 @@ attrs_same(const struct qt_attrs *a, const struct qt_attrs *b)
     return 1;
 }
 
+/* How old a token's data version may be when a cached token object is
+ * used.  Reading it is an SQLite read transaction, ~2.5 us of fcntl locks,
+ * as much as a third of an ECDSA signature; read at most once a
+ * millisecond, another process's change is seen by every call that starts
+ * at least 1 ms after it committed (nothing orders calls of two processes
+ * closer than that anyway: a change committed during a call may or may not
+ * count for it).  This process's own changes drop the cache at once. */
+#define VERSION_MAX_AGE_NS 1000000LL
+
+static int
+slot_data_version(struct qt_slot *s, uint64_t *ver)
+{
+    struct timespec ts;
+    int64_t now;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return qt_ks_data_version(s->tok, ver) == QT_OK;
+    }
+    now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (s->ver_at_ns != 0 && now - s->ver_at_ns < VERSION_MAX_AGE_NS) {
+        *ver = s->ver;
+        return 1;
+    }
+    if (qt_ks_data_version(s->tok, ver) != QT_OK) {
+        s->ver_at_ns = 0;
+        return 0;
+    }
+    s->ver = *ver;
+    s->ver_at_ns = now;
+    return 1;
+}
+
 static void
 cache_drop(struct qt_object *o)
 {
@@ -146,7 +179,7 @@ cache_refresh(struct qt_object *o)
     int have_ver;
     qt_rc rc;
 
-    have_ver = qt_ks_data_version(o->slot->tok, &ver) == QT_OK;
+    have_ver = slot_data_version(o->slot, &ver);
     if (o->cached && have_ver && ver == o->cache_ver) {
         return CKR_OK;
     }

@@ -267,6 +267,8 @@ struct qt_slot {
     CK_USER_TYPE login;         /* CKU_SO, CKU_USER, or QT_NOT_LOGGED_IN */
     unsigned long sessions, rw_sessions;
     struct qt_event_batch *batch; /* queued session-key records (events.c); NULL: none yet */
+    uint64_t ver;                 /* the token's data version (object.c) ... */
+    int64_t ver_at_ns;            /* ... read at this monotonic time; 0: never */
 };
 #define QT_NOT_LOGGED_IN ((CK_USER_TYPE)~0UL)
 

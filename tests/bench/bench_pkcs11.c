@@ -923,8 +923,8 @@ static const struct bm_figure figures[] = {
     {"keygen EC P-256 token object", "ops/s", 1.0, op_gen_ec_token, 1, NULL, BM_PLAIN, 0},
     {"sign ECDSA P-256", "ops/s", 1.0, op_sign_ecdsa, 0, ossl_sign_ecdsa, BM_VS_OSSL, 0},
     /* not one of the issue's figures: shown against SoftHSM2 (OpenSSL's
-     * column for reference); each C_SignInit checks the store's data
-     * version, an SQLite read transaction (~2.5 us of fcntl locks) */
+     * column for reference); C_SignInit checks the store's data version
+     * (an SQLite read transaction, ~2.5 us) at most once a millisecond */
     {"sign ECDSA P-256 token key", "ops/s", 1.0, op_sign_ecdsa_token, 0, ossl_sign_ecdsa,
      BM_PLAIN, 0},
     {"sign RSA-2048 SHA256_RSA_PKCS", "ops/s", 1.0, op_sign_rsa, 0, ossl_sign_rsa, BM_VS_OSSL, 0},

@@ -412,8 +412,9 @@ child_step(int step)
 
 /* Token objects' attributes are cached in the module between uses; a
  * change by another process (CKA_SIGN set false, then the key destroyed)
- * counts at this process's next C_SignInit, and so does this process's
- * own change. */
+ * counts at this process's next C_SignInit (the child's C_Initialize and
+ * login alone take far longer than the 1 ms the module may rely on an
+ * earlier data-version read), and so does this process's own change. */
 Test(token, token_key_changes_by_another_process_count_at_once)
 {
     CK_SESSION_HANDLE h = p11t_user_session();
