@@ -37,9 +37,9 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define POOL_MIN_SHIFT 4u                /* smallest class: 16 bytes */
-#define POOL_CLASSES 8u                  /* 16 .. 2048 bytes */
-#define POOL_CHUNK ((size_t)64 * 1024)   /* locked memory mapped at a time */
+#define POOL_MIN_SHIFT 4u              /* smallest class: 16 bytes */
+#define POOL_CLASSES 8u                /* 16 .. 2048 bytes */
+#define POOL_CHUNK ((size_t)64 * 1024) /* locked memory mapped at a time */
 
 struct free_blk {
     struct free_blk *next;
@@ -48,7 +48,7 @@ struct free_blk {
 static struct {
     pthread_mutex_t mu;
     struct free_blk *free[POOL_CLASSES];
-    uint8_t *cur;   /* unused tail of the newest chunk */
+    uint8_t *cur; /* unused tail of the newest chunk */
     size_t left;
     size_t chunks;
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};

@@ -24,16 +24,15 @@ pair(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, int extractable, CK_OBJECT_HANDLE *pub
 {
     CK_ULONG bits = 2048;
     CK_BBOOL ext = extractable ? CK_TRUE : CK_FALSE, yes = CK_TRUE;
-    CK_MECHANISM m = {kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN
+    CK_MECHANISM m = {kt == CKK_RSA  ? CKM_RSA_PKCS_KEY_PAIR_GEN
                       : kt == CKK_EC ? CKM_EC_KEY_PAIR_GEN
                                      : CKM_EC_EDWARDS_KEY_PAIR_GEN,
                       NULL, 0};
-    CK_ATTRIBUTE pt[] = {kt == CKK_RSA ? (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)}
-                         : kt == CKK_EC
-                             ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)P11T_P256, sizeof(P11T_P256)}
-                             : (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)P11T_ED25519,
-                                              sizeof(P11T_ED25519)},
-                         {CKA_VERIFY, &yes, 1}};
+    CK_ATTRIBUTE pt[] = {
+        kt == CKK_RSA  ? (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)}
+        : kt == CKK_EC ? (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)P11T_P256, sizeof(P11T_P256)}
+                       : (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)P11T_ED25519, sizeof(P11T_ED25519)},
+        {CKA_VERIFY, &yes, 1}};
     CK_ATTRIBUTE st[] = {{CKA_EXTRACTABLE, &ext, 1}, {CKA_SIGN, &yes, 1}};
 
     CK_OK(F->C_GenerateKeyPair(h, &m, pt, 2, st, 2, pub, priv));
@@ -63,10 +62,10 @@ kwp(int enc, const unsigned char key[32], const unsigned char *in, int inl, unsi
 }
 
 static void
-sign_with_unwrapped_verify_with_original(CK_SESSION_HANDLE h, CK_KEY_TYPE kt,
-                                         CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
+sign_with_unwrapped_verify_with_original(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, CK_OBJECT_HANDLE priv,
+                                         CK_OBJECT_HANDLE pub)
 {
-    CK_MECHANISM m = {kt == CKK_RSA ? CKM_SHA256_RSA_PKCS
+    CK_MECHANISM m = {kt == CKK_RSA  ? CKM_SHA256_RSA_PKCS
                       : kt == CKK_EC ? CKM_ECDSA_SHA256
                                      : CKM_EDDSA,
                       NULL, 0};

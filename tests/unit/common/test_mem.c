@@ -27,8 +27,8 @@ all_zero(const uint8_t *p, size_t n)
 
 Test(mem, zeroed_and_writable_at_every_size)
 {
-    static const size_t sizes[] = {1, 7, 8, 15, 16, 17, 32, 33, 100, 1024, 2047, 2048, 2049,
-                                   4096, 5000, 70000};
+    static const size_t sizes[] = {1,   7,    8,    15,   16,   17,   32,   33,
+                                   100, 1024, 2047, 2048, 2049, 4096, 5000, 70000};
     uint8_t *p[16];
 
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -100,8 +100,8 @@ Test(mem, pool_pages_are_locked)
     void *p = qt_secret_alloc(64);
 
     cr_assert_not_null(p);
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || (rl.rlim_cur != RLIM_INFINITY &&
-                                                 rl.rlim_cur < 256 * 1024)) {
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+        (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 256 * 1024)) {
         qt_secret_free(p, 64);
         cr_skip_test("RLIMIT_MEMLOCK below 256 KiB: mlock is allowed to fail");
     }
@@ -190,8 +190,7 @@ Test(mem, fork_while_another_thread_churns)
             _exit(0);
         }
         cr_assert_eq(waitpid(pid, &status, 0), pid);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i,
-                  status);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
     }
     pthread_join(t, NULL);
     cr_assert_eq(a.bad, 0);
