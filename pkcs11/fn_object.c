@@ -191,11 +191,10 @@ object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
 {
     struct qt_session *s;
     struct qt_object *o;
-    struct qt_attrs cur;
+    const struct qt_attrs *cur;
     CK_ULONG total = 0;
     CK_RV rv;
 
-    qt_attrs_init(&cur);
     if ((rv = qt_lock()) != CKR_OK) {
         return rv;
     }
@@ -207,16 +206,15 @@ object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
         goto out;
     }
     if ((rv = qt_object_get_inlock(s, oh, &o)) != CKR_OK ||
-        (rv = qt_object_attrs_inlock(o, &cur)) != CKR_OK) {
+        (rv = qt_object_attrs_ref_inlock(o, &cur)) != CKR_OK) {
         goto out;
     }
     /* an approximation of the storage it takes: every attribute's value and type */
-    for (size_t i = 0; i < cur.n; i++) {
-        total += (CK_ULONG)(cur.v[i].len + sizeof(CK_ATTRIBUTE_TYPE) + sizeof(CK_ULONG));
+    for (size_t i = 0; i < cur->n; i++) {
+        total += (CK_ULONG)(cur->v[i].len + sizeof(CK_ATTRIBUTE_TYPE) + sizeof(CK_ULONG));
     }
     *size = total;
 out:
-    qt_attrs_clear(&cur);
     qt_unlock();
     return rv;
 }
@@ -235,10 +233,9 @@ get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR t
 {
     struct qt_session *s;
     struct qt_object *o;
-    struct qt_attrs cur;
+    const struct qt_attrs *cur;
     CK_RV rv;
 
-    qt_attrs_init(&cur);
     if ((rv = qt_lock()) != CKR_OK) {
         return rv;
     }
@@ -249,13 +246,14 @@ get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR t
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
+    /* read in place under the lock: no copy of every attribute (secrets
+     * included) per call */
     if ((rv = qt_object_get_inlock(s, oh, &o)) != CKR_OK ||
-        (rv = qt_object_attrs_inlock(o, &cur)) != CKR_OK) {
+        (rv = qt_object_attrs_ref_inlock(o, &cur)) != CKR_OK) {
         goto out;
     }
-    rv = qt_attr_get(&cur, tmpl, n);
+    rv = qt_attr_get(cur, tmpl, n);
 out:
-    qt_attrs_clear(&cur);
     qt_unlock();
     return rv;
 }
