@@ -233,6 +233,28 @@ merge_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, const struct qt_attr *store
     return CKR_OK;
 }
 
+/* An unwrapped secret key: its value (block modes without padding may
+ * carry trailing bytes: CKA_VALUE_LEN says how many belong to the key) and
+ * the attributes the token computes from it. */
+static CK_RV
+unwrapped_secret(OSSL_LIB_CTX *lc, const uint8_t *val, size_t vlen, struct qt_attrs *a)
+{
+    CK_ULONG want = 0;
+    CK_RV rv;
+
+    if (qt_attrs_ulong(a, CKA_VALUE_LEN, &want)) {
+        if (want > vlen || want == 0) {
+            return CKR_WRAPPED_KEY_INVALID;
+        }
+        vlen = (size_t)want;
+    }
+    if ((rv = qt_attrs_set(a, CKA_VALUE, val, vlen)) != CKR_OK) {
+        return rv;
+    }
+    rv = qt_key_complete_import(lc, a);
+    return rv == CKR_ATTRIBUTE_VALUE_INVALID ? CKR_WRAPPED_KEY_INVALID : rv;
+}
+
 /* The CKK_* of a crypto key type (-1 for none). */
 static CK_KEY_TYPE
 ckk_of(enum qt_crypto_key_type t)
@@ -284,7 +306,7 @@ unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_B
     struct qt_crypto_mech m;
     const struct qt_mech_info *mi;
     CK_ATTRIBUTE *all = NULL;
-    CK_ULONG alln = 0, want = 0;
+    CK_ULONG alln = 0;
     OSSL_LIB_CTX *lc;
     size_t vlen;
     CK_RV rv;
@@ -344,36 +366,13 @@ unwrap_key(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE hu, CK_B
         rv = cipher_rv(rc, 0);
         goto out;
     }
-    if (qt_attrs_class(&a) == CKO_PRIVATE_KEY) {
-        if ((rv = qt_key_libctx_inlock(&lc)) != CKR_OK ||
-            (rv = unwrapped_private(lc, val.p, vlen, &a)) != CKR_OK ||
-            (rv = qt_attr_finish_key(&a, QT_ORIGIN_UNWRAP, CK_UNAVAILABLE_INFORMATION)) !=
-                CKR_OK) {
-            goto out;
-        }
-        rv = qt_object_create_event_inlock(s, &a, QT_EVENT_KEY_IMPORT, mech->mechanism, out);
-        goto out;
-    }
-    /* block modes without padding may carry trailing bytes: CKA_VALUE_LEN
-     * says how many belong to the key */
-    if (qt_attrs_ulong(&a, CKA_VALUE_LEN, &want)) {
-        if (want > vlen || want == 0) {
-            rv = CKR_WRAPPED_KEY_INVALID;
-            goto out;
-        }
-        vlen = (size_t)want;
-    }
-    if ((rv = qt_attrs_set(&a, CKA_VALUE, val.p, vlen)) != CKR_OK) {
-        goto out;
-    }
     if ((rv = qt_key_libctx_inlock(&lc)) != CKR_OK) {
         goto out;
     }
-    if ((rv = qt_key_complete_import(lc, &a)) != CKR_OK) {
-        rv = rv == CKR_ATTRIBUTE_VALUE_INVALID ? CKR_WRAPPED_KEY_INVALID : rv;
-        goto out;
-    }
-    if ((rv = qt_attr_finish_key(&a, QT_ORIGIN_UNWRAP, CK_UNAVAILABLE_INFORMATION)) != CKR_OK) {
+    rv = qt_attrs_class(&a) == CKO_PRIVATE_KEY ? unwrapped_private(lc, val.p, vlen, &a)
+                                               : unwrapped_secret(lc, val.p, vlen, &a);
+    if (rv != CKR_OK ||
+        (rv = qt_attr_finish_key(&a, QT_ORIGIN_UNWRAP, CK_UNAVAILABLE_INFORMATION)) != CKR_OK) {
         goto out;
     }
     rv = qt_object_create_event_inlock(s, &a, QT_EVENT_KEY_IMPORT, mech->mechanism, out);
