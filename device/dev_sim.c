@@ -21,12 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "../src/common/check.h"
 #include "../src/common/log.h"
 #include "../src/common/mem.h"
+#include "../src/common/osrand.h"
 #include "dev_priv.h"
 #include "dev_sim.h"
 
@@ -129,12 +129,8 @@ rng_seed(uint64_t s[4], uint64_t seed, int given, uint64_t stream)
         }
         return QT_OK;
     }
-    for (size_t off = 0; off < 4 * sizeof(uint64_t);) {
-        ssize_t r = getrandom((uint8_t *)s + off, 4 * sizeof(uint64_t) - off, 0);
-        if (r < 0) {
-            return QT_E_IO;
-        }
-        off += (size_t)r;
+    if (qt_os_random(s, 4 * sizeof(uint64_t)) != QT_OK) {
+        return QT_E_IO;
     }
     if ((s[0] | s[1] | s[2] | s[3]) == 0) {
         s[0] = 1; /* the one state xoshiro cannot leave */

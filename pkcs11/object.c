@@ -16,9 +16,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <time.h>
 #include <string.h>
+#include "../src/common/osrand.h"
 #include "key.h"
 
 static uint64_t
@@ -273,8 +273,7 @@ set_unique_id(struct qt_attrs *a)
     char hex[33];
 
     if (qt_mod->uid_pos == 0 || qt_mod->uid_pos + 16 > sizeof(qt_mod->uid_pool)) {
-        if (getrandom(qt_mod->uid_pool, sizeof(qt_mod->uid_pool), 0) !=
-            (ssize_t)sizeof(qt_mod->uid_pool)) {
+        if (qt_os_random(qt_mod->uid_pool, sizeof(qt_mod->uid_pool)) != QT_OK) {
             return CKR_FUNCTION_FAILED;
         }
         qt_mod->uid_pos = 0;

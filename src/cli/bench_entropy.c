@@ -23,13 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../device/dev.h"
 #include "../common/check.h"
 #include "../common/mem.h"
+#include "../common/osrand.h"
 #include "../drbg/drbg.h"
 #include "../entropy/ent.h"
 #include "../entropy/ent_extract.h"
@@ -175,8 +175,7 @@ bench_toeplitz(struct bench_ctx *b, struct figures *fg)
     if (seed == NULL || in == NULL || out == NULL) {
         goto out;
     }
-    rc = QT_E_IO;
-    if (getrandom(seed, seed_len, 0) != (ssize_t)seed_len) {
+    if ((rc = qt_os_random(seed, seed_len)) != QT_OK) {
         goto out;
     }
     qt_ent_pack(b->s, g.n_samples, b->info.bits, in);

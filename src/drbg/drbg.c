@@ -86,7 +86,6 @@
  */
 #include "drbg.h"
 
-#include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -97,7 +96,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +103,7 @@
 #include "../common/check.h"
 #include "../common/log.h"
 #include "../common/mem.h"
+#include "../common/osrand.h"
 #include "../entropy/ent.h"
 #include "seed_src.h"
 
@@ -189,7 +188,6 @@ static void
 build_addin(struct qt_drbg *d, struct addin *a)
 {
     static atomic_int warned;
-    size_t got = 0;
 
     memset(a, 0, sizeof(*a));
     memcpy(a->tag, "qtoken", 6);
@@ -201,19 +199,10 @@ build_addin(struct qt_drbg *d, struct addin *a)
     if (!d->mix_os) {
         return;
     }
-    while (got < sizeof(a->os)) {
-        ssize_t r = getrandom(a->os + got, sizeof(a->os) - got, 0);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            /* Credited zero anyway: losing it costs no assessed entropy. */
-            if (atomic_exchange(&warned, 1) == 0) {
-                qt_log(QT_LOG_WARN, "drbg: getrandom failed; OS entropy not mixed in");
-            }
-            return;
-        }
-        got += (size_t)r;
+    if (qt_os_random(a->os, sizeof(a->os)) != QT_OK &&
+        atomic_exchange(&warned, 1) == 0) {
+        /* Credited zero anyway: losing it costs no assessed entropy. */
+        qt_log(QT_LOG_WARN, "drbg: getrandom failed; OS entropy not mixed in");
     }
 }
 

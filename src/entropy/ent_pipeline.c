@@ -83,6 +83,7 @@
 #include "../common/check.h"
 #include "../common/log.h"
 #include "../common/mem.h"
+#include "../common/osrand.h"
 #include "ent_estimate.h"
 #include "ent_extract.h"
 #include "ent_health.h"
@@ -528,7 +529,7 @@ load_seed(struct qt_ent_pipeline *p, const struct qt_conf *conf, uint8_t *seed)
             qt_log(QT_LOG_WARN, "cannot store the Toeplitz seed in %s: using a per-process seed",
                    conf->store_path);
         }
-        rc = qt_ent_seed_random(seed, QT_ENT_SEED_BYTES);
+        rc = qt_os_random(seed, QT_ENT_SEED_BYTES);
     }
     return rc;
 }

@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/buf.h"
 #include "../common/check.h"
 #include "../common/log.h"
+#include "../common/osrand.h"
 
 qt_rc
 qt_ent_seed_path(const struct qt_conf *conf, const char *serial, char *out, size_t outlen)
@@ -30,25 +30,6 @@ qt_ent_seed_path(const struct qt_conf *conf, const char *serial, char *out, size
     qt_hex(hex, md, 8);
     n = snprintf(out, outlen, "%s/toeplitz-%s.seed", dir, hex);
     QT_ENSURE(n > 0 && (size_t)n < outlen, QT_E_RANGE);
-    return QT_OK;
-}
-
-qt_rc
-qt_ent_seed_random(uint8_t *seed, size_t len)
-{
-    size_t got = 0;
-
-    QT_ENSURE(seed != NULL, QT_E_ARG);
-    while (got < len) {
-        ssize_t r = getrandom(seed + got, len - got, 0);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return QT_E_IO;
-        }
-        got += (size_t)r;
-    }
     return QT_OK;
 }
 
@@ -106,7 +87,7 @@ create_seed(const char *path, size_t len)
     if (fd < 0) {
         goto out;
     }
-    if ((rc = qt_ent_seed_random(buf, len)) != QT_OK ||
+    if ((rc = qt_os_random(buf, len)) != QT_OK ||
         (rc = write_exact(fd, buf, len)) != QT_OK) {
         goto out;
     }

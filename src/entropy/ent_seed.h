@@ -32,7 +32,4 @@ qt_rc qt_ent_seed_path(const struct qt_conf *conf, const char *serial, char *out
 qt_rc qt_ent_seed_load(const struct qt_conf *conf, const char *serial, uint8_t *seed,
                        size_t len) QT_MUST_CHECK;
 
-/* len bytes from the OS RNG (getrandom). */
-qt_rc qt_ent_seed_random(uint8_t *seed, size_t len) QT_MUST_CHECK;
-
 #endif

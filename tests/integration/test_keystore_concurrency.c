@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../keystore/ks.h"
+#include "../../src/common/osrand.h"
 
 #define PIN ((const uint8_t *)"conc-user-pin")
 #define PIN_LEN 13
@@ -41,15 +41,7 @@ static qt_rc
 rng(void *ctx, uint8_t *out, size_t n)
 {
     (void)ctx;
-    while (n > 0) {
-        ssize_t r = getrandom(out, n, 0);
-        if (r <= 0) {
-            return QT_E_IO;
-        }
-        out += r;
-        n -= (size_t)r;
-    }
-    return QT_OK;
+    return qt_os_random(out, n);
 }
 
 static void

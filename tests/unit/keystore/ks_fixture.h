@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "../../../keystore/ks.h"
+#include "../../../src/common/osrand.h"
 
 static char fx_root[256];
 static char fx_store[300];
@@ -30,15 +30,7 @@ static inline qt_rc
 fx_rng(void *ctx, uint8_t *out, size_t n)
 {
     (void)ctx;
-    while (n > 0) {
-        ssize_t r = getrandom(out, n, 0);
-        if (r <= 0) {
-            return QT_E_IO;
-        }
-        out += r;
-        n -= (size_t)r;
-    }
-    return QT_OK;
+    return qt_os_random(out, n);
 }
 
 static inline int
