@@ -16,7 +16,6 @@
 #include <ftw.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 
 #include "../../keystore/ks.h"
 #include "../../src/common/osrand.h"
+#include "check.h"
 
 #define PIN ((const uint8_t *)"conc-user-pin")
 #define PIN_LEN 13
@@ -34,7 +34,6 @@
 static char root[256], store[300], inst[300];
 static struct qt_ks_env env;
 static const struct qt_ks_kdf_params kdf = {.memory_kib = 64, .passes = 1, .lanes = 1};
-static unsigned passed, failed;
 static double seconds = 20;
 
 static qt_rc
@@ -42,26 +41,6 @@ rng(void *ctx, uint8_t *out, size_t n)
 {
     (void)ctx;
     return qt_os_random(out, n);
-}
-
-static void
-check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_start(ap, fmt);
-    (void)fprintf(stderr, "FAIL: ");
-    (void)vfprintf(stderr, fmt, ap);
-    (void)fprintf(stderr, "\n");
-    va_end(ap);
 }
 
 static double

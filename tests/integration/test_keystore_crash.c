@@ -23,7 +23,6 @@
 #include <p11-kit/pkcs11.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 
 #include "../../keystore/ks.h"
 #include "../../src/common/osrand.h"
+#include "check.h"
 
 #define MAX_ID 200000
 #define PIN ((const uint8_t *)"crash-user-pin")
@@ -41,33 +41,12 @@
 static char root[256], store[300], inst[300], sidelog[300];
 static struct qt_ks_env env;
 static const struct qt_ks_kdf_params kdf = {.memory_kib = 64, .passes = 1, .lanes = 1};
-static unsigned passed, failed;
 
 static qt_rc
 rng(void *ctx, uint8_t *out, size_t n)
 {
     (void)ctx;
     return qt_os_random(out, n);
-}
-
-static void
-check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_start(ap, fmt);
-    (void)fprintf(stderr, "FAIL: ");
-    (void)vfprintf(stderr, fmt, ap);
-    (void)fprintf(stderr, "\n");
-    va_end(ap);
 }
 
 static void
