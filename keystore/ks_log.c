@@ -14,18 +14,11 @@
 static qt_rc
 log_tail_seq(struct qt_ks_token *t, uint64_t *seq)
 {
-    sqlite3_stmt *st = NULL;
-    int src;
-    qt_rc rc;
+    int64_t v = 0;
 
-    QT_TRY(qt_ks_sqlite_prepare(t, "SELECT coalesce(max(seq), 0) FROM attest_log", &st));
-    src = sqlite3_step(st);
-    rc = src == SQLITE_ROW ? QT_OK : qt_ks_sqlite_rc(t, src);
-    if (rc == QT_OK) {
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
-    }
-    (void)sqlite3_finalize(st);
-    return rc;
+    QT_TRY(qt_ks_sqlite_int64(t, "SELECT coalesce(max(seq), 0) FROM attest_log", &v));
+    *seq = (uint64_t)v;
+    return QT_OK;
 }
 
 qt_rc

@@ -115,6 +115,26 @@ qt_ks_sqlite_prepare(struct qt_ks_token *t, const char *sql, sqlite3_stmt **st)
 }
 
 qt_rc
+qt_ks_sqlite_int64(struct qt_ks_token *t, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int src;
+    qt_rc rc;
+
+    QT_ENSURE(out != NULL, QT_E_ARG);
+    QT_TRY(qt_ks_sqlite_prepare(t, sql, &st));
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = QT_OK;
+    } else {
+        rc = src == SQLITE_DONE ? QT_E_FORMAT : qt_ks_sqlite_rc(t, src);
+    }
+    (void)sqlite3_finalize(st);
+    return rc;
+}
+
+qt_rc
 qt_ks_sqlite_bind_blob(struct qt_ks_token *t, sqlite3_stmt *st, int i, const void *p, size_t n)
 {
     if (p == NULL) {
@@ -419,29 +439,20 @@ out:
 qt_rc
 qt_ks_sqlite_check_gen(struct qt_ks_token *t)
 {
-    sqlite3_stmt *st = NULL;
-    uint64_t gen = 0;
-    int src;
+    int64_t gen = 0;
     qt_rc rc;
 
     QT_ENSURE_REF(t);
     QT_ENSURE(t->who >= 0, QT_E_NOT_LOGGED_IN);
-    QT_TRY(qt_ks_sqlite_prepare(t, "SELECT mk_gen FROM token WHERE k = 1", &st));
-    src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        rc = src == SQLITE_DONE ? QT_E_FORMAT : qt_ks_sqlite_rc(t, src);
-        goto out;
+    if ((rc = qt_ks_sqlite_int64(t, "SELECT mk_gen FROM token WHERE k = 1", &gen)) != QT_OK) {
+        return rc;
     }
-    gen = (uint64_t)sqlite3_column_int64(st, 0);
-    rc = QT_OK;
-    if (gen != t->mk_gen) {
+    if ((uint64_t)gen != t->mk_gen) {
         /* Another handle rotated the master key: ours opens nothing now. */
         qt_log(QT_LOG_WARN, "keystore: master key rotated elsewhere; logged out");
         qt_ks_logout(t);
         rc = QT_E_NOT_LOGGED_IN;
     }
-out:
-    (void)sqlite3_finalize(st);
     return rc;
 }
 
@@ -452,18 +463,11 @@ out:
 static qt_rc
 read_user_version(struct qt_ks_token *t, int *v)
 {
-    sqlite3_stmt *st = NULL;
-    int src;
-    qt_rc rc;
+    int64_t x = 0;
 
-    QT_TRY(qt_ks_sqlite_prepare(t, "PRAGMA user_version", &st));
-    src = sqlite3_step(st);
-    rc = src == SQLITE_ROW ? QT_OK : qt_ks_sqlite_rc(t, src);
-    if (rc == QT_OK) {
-        *v = sqlite3_column_int(st, 0);
-    }
-    (void)sqlite3_finalize(st);
-    return rc;
+    QT_TRY(qt_ks_sqlite_int64(t, "PRAGMA user_version", &x));
+    *v = (int)x;
+    return QT_OK;
 }
 
 /* Upgrades an older schema in one transaction; the re-read under the write
@@ -885,8 +889,7 @@ qt_rc
 qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out)
 {
     struct ks_tokrow *row = NULL;
-    sqlite3_stmt *st = NULL;
-    int src;
+    int64_t nobj = 0;
     qt_rc rc;
 
     QT_ENSURE(t != NULL && out != NULL, QT_E_ARG);
@@ -898,17 +901,11 @@ qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out)
         goto out;
     }
     if ((rc = qt_ks_sqlite_tokrow_read(t, row, 1)) != QT_OK ||
-        (rc = qt_ks_sqlite_prepare(t, "SELECT count(*) FROM objects", &st)) != QT_OK) {
+        (rc = qt_ks_sqlite_int64(t, "SELECT count(*) FROM objects", &nobj)) != QT_OK) {
         qt_ks_txn_rollback(t);
         goto out;
     }
-    src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        rc = qt_ks_sqlite_rc(t, src);
-        qt_ks_txn_rollback(t);
-        goto out;
-    }
-    out->objects = (uint64_t)sqlite3_column_int64(st, 0);
+    out->objects = (uint64_t)nobj;
     if ((rc = qt_ks_txn_commit(t)) != QT_OK) {
         goto out;
     }
@@ -924,7 +921,6 @@ qt_ks_token_info(struct qt_ks_token *t, struct qt_ks_token_info *out)
     out->kdf = row->kdf;
     out->mk_generation = row->mk_gen;
 out:
-    (void)sqlite3_finalize(st);
     qt_secret_free(row, sizeof(*row));
     return rc;
 }

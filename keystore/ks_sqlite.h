@@ -30,6 +30,9 @@ struct ks_tokrow {
 qt_rc qt_ks_sqlite_exec(struct qt_ks_token *t, const char *sql) QT_MUST_CHECK;
 qt_rc qt_ks_sqlite_prepare(struct qt_ks_token *t, const char *sql,
                            sqlite3_stmt **st) QT_MUST_CHECK;
+/* The first column of the one row sql returns (an aggregate, a pragma, a
+ * single-row table): QT_E_FORMAT when it returns none. */
+qt_rc qt_ks_sqlite_int64(struct qt_ks_token *t, const char *sql, int64_t *out) QT_MUST_CHECK;
 /* Binds p (NULL: SQL NULL; n == 0: an empty blob). */
 qt_rc qt_ks_sqlite_bind_blob(struct qt_ks_token *t, sqlite3_stmt *st, int i, const void *p,
                              size_t n) QT_MUST_CHECK;
