@@ -324,4 +324,9 @@ qt_rc qt_att_cert_record_hash(X509 *cert, char hex[QT_ATT_HASH_HEX]) QT_MUST_CHE
 /* X509 to PEM text (malloc'ed). */
 qt_rc qt_att_cert_pem(X509 *cert, char **pem) QT_MUST_CHECK;
 
+/* Adds an X.509 v3 extension given in OpenSSL's configuration syntax
+ * (e.g. NID_basic_constraints, "critical,CA:FALSE"); issuer serves
+ * authorityKeyIdentifier (cert itself when self-signed). */
+qt_rc qt_att_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value) QT_MUST_CHECK;
+
 #endif

@@ -48,8 +48,8 @@ unhex32(const char *hex, uint8_t out[32])
     return QT_OK;
 }
 
-static qt_rc
-add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+qt_rc
+qt_att_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX ctx;
     X509_EXTENSION *ext;
@@ -158,9 +158,11 @@ qt_att_cert_issue(const struct qt_att_key *k, EVP_PKEY *pub, const char *label,
     }
     if ((rc = subject_name(cert, label, fp, token_serial, entropy_ou)) != QT_OK ||
         (rc = qt_att_cert_serial(k, cert)) != QT_OK ||
-        (rc = add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE")) != QT_OK ||
-        (rc = add_ext(cert, issuer, NID_subject_key_identifier, "hash")) != QT_OK ||
-        (rc = add_ext(cert, issuer, NID_authority_key_identifier, "keyid:always")) != QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE")) !=
+            QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, issuer, NID_subject_key_identifier, "hash")) != QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, issuer, NID_authority_key_identifier, "keyid:always")) !=
+            QT_OK ||
         (rc = add_record_ext(cert, hash)) != QT_OK || (rc = qt_att_cert_sign(k, cert)) != QT_OK) {
         goto out;
     }

@@ -745,23 +745,6 @@ out:
     return rc;
 }
 
-static qt_rc
-add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-    int ok;
-
-    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (ext == NULL) {
-        return QT_E_CRYPTO;
-    }
-    ok = X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
-    return qt_ossl(ok, QT_E_CRYPTO);
-}
-
 qt_rc
 qt_att_cert_serial(const struct qt_att_key *k, X509 *cert)
 {
@@ -828,9 +811,11 @@ make_ca(const struct qt_att_key *k, X509 **out)
         goto out;
     }
     if ((rc = qt_att_cert_serial(k, cert)) != QT_OK ||
-        (rc = add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0")) != QT_OK ||
-        (rc = add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign")) != QT_OK ||
-        (rc = add_ext(cert, cert, NID_subject_key_identifier, "hash")) != QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, cert, NID_basic_constraints,
+                                  "critical,CA:TRUE,pathlen:0")) != QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign")) !=
+            QT_OK ||
+        (rc = qt_att_cert_add_ext(cert, cert, NID_subject_key_identifier, "hash")) != QT_OK ||
         (rc = qt_att_cert_sign(k, cert)) != QT_OK) {
         goto out;
     }

@@ -549,23 +549,6 @@ qt_ceremony_p11_parse_dn(const char *s, X509_NAME **out)
     return QT_OK;
 }
 
-static qt_rc
-add_ext(X509 *cert, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-    int ok;
-
-    X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (ext == NULL) {
-        return QT_E_CRYPTO;
-    }
-    ok = X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
-    return qt_ossl(ok, QT_E_CRYPTO);
-}
-
 /* ECDSA R||S (each half n bytes) -> DER ECDSA-Sig-Value. */
 static qt_rc
 ecdsa_raw_to_der(const uint8_t *raw, size_t len, unsigned char **der, int *derlen)
@@ -676,10 +659,10 @@ qt_ceremony_p11_certificate(struct qt_ceremony *c)
         X509_set_pubkey(tmpl, c->pubkey) != 1 ||
         X509_gmtime_adj(X509_getm_notBefore(tmpl), 0) == NULL ||
         X509_time_adj_ex(X509_getm_notAfter(tmpl), (int)c->days, 0, NULL) == NULL ||
-        add_ext(tmpl, NID_basic_constraints, "critical,CA:TRUE") != QT_OK ||
-        add_ext(tmpl, NID_key_usage, "critical,keyCertSign,cRLSign") != QT_OK ||
-        add_ext(tmpl, NID_subject_key_identifier, "hash") != QT_OK ||
-        add_ext(tmpl, NID_authority_key_identifier, "keyid:always") != QT_OK) {
+        qt_att_cert_add_ext(tmpl, tmpl, NID_basic_constraints, "critical,CA:TRUE") != QT_OK ||
+        qt_att_cert_add_ext(tmpl, tmpl, NID_key_usage, "critical,keyCertSign,cRLSign") != QT_OK ||
+        qt_att_cert_add_ext(tmpl, tmpl, NID_subject_key_identifier, "hash") != QT_OK ||
+        qt_att_cert_add_ext(tmpl, tmpl, NID_authority_key_identifier, "keyid:always") != QT_OK) {
         qt_ceremony_step(c, 0, "build the certificate", "OpenSSL refused the TBSCertificate");
         goto out;
     }
