@@ -322,6 +322,24 @@ seed_reseed(void *vs, int prediction_resistance, const unsigned char *ent, size_
     return check_ready(vs);
 }
 
+/* The seed source's counters (QT_SEED_PARAM_CALLS/BYTES/FAILURES), for
+ * both get_params calls: the RAND ctx's and the provider's. */
+static int
+counter_params(OSSL_PARAM params[], const struct qt_seed_counters *c)
+{
+    OSSL_PARAM *p = OSSL_PARAM_locate(params, QT_SEED_PARAM_CALLS);
+
+    if (p != NULL && !OSSL_PARAM_set_uint64(p, c->calls)) {
+        return 0;
+    }
+    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_BYTES);
+    if (p != NULL && !OSSL_PARAM_set_uint64(p, c->bytes)) {
+        return 0;
+    }
+    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_FAILURES);
+    return p == NULL || OSSL_PARAM_set_uint64(p, c->failures);
+}
+
 static int
 seed_get_ctx_params(void *vs, OSSL_PARAM params[])
 {
@@ -345,19 +363,7 @@ seed_get_ctx_params(void *vs, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_size_t(p, SEED_MAX_REQUEST)) {
         return 0;
     }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_CALLS);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.calls)) {
-        return 0;
-    }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_BYTES);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.bytes)) {
-        return 0;
-    }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_FAILURES);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.failures)) {
-        return 0;
-    }
-    return 1;
+    return counter_params(params, &c);
 }
 
 static const OSSL_PARAM *
@@ -552,19 +558,7 @@ prov_get_params(void *provctx, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_int(p, 1)) {
         return 0;
     }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_CALLS);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.calls)) {
-        return 0;
-    }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_BYTES);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.bytes)) {
-        return 0;
-    }
-    p = OSSL_PARAM_locate(params, QT_SEED_PARAM_FAILURES);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, c.failures)) {
-        return 0;
-    }
-    return 1;
+    return counter_params(params, &c);
 }
 
 static const OSSL_DISPATCH prov_functions[] = {
