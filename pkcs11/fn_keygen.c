@@ -378,6 +378,7 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
         }
     } else {
         const struct qt_attr *p = qt_attrs_find(&pub, CKA_EC_PARAMS);
+        struct qt_crypto_gen *g;
         enum qt_crypto_curve c;
         int edw;
 
@@ -397,12 +398,13 @@ generate_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR ptmpl
         if ((rv = qt_module_drbg_inlock(&d)) != CKR_OK) {
             goto out;
         }
+        g = qt_mod->gen; /* lives with d */
         qt_unlock();
         locked = 0;
         if ((rv = fresh_libctx(d, &lc)) != CKR_OK) {
             goto out;
         }
-        if ((rc = qt_crypto_ec_generate(lc, c, &k)) != QT_OK) {
+        if ((rc = qt_crypto_gen_ec(g, c, &k)) != QT_OK) {
             rv = keygen_rv(rc);
             goto out;
         }

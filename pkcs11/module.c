@@ -59,6 +59,7 @@
 #include <unistd.h>
 #include "../attest/att.h"
 #include "../src/common/log.h"
+#include "../src/crypto/crypto.h"
 #include "../src/drbg/drbg.h"
 #include "../src/entropy/ent.h"
 #include "fn.h"
@@ -292,6 +293,9 @@ qt_module_drbg_inlock(struct qt_drbg **out)
             }
         }
         rc = qt_drbg_new(m->pipe, &m->conf, &m->drbg);
+        if (rc == QT_OK && (rc = qt_crypto_gen_new(qt_drbg_libctx(m->drbg), &m->gen)) != QT_OK) {
+            qt_drbg_free(m->drbg);
+        }
         if (rc != QT_OK) {
             qt_log(QT_LOG_WARN, "pkcs11: DRBG unavailable: %s", qt_rc_str(rc));
             m->drbg = NULL;
@@ -430,6 +434,7 @@ module_free_locked(struct qt_module *m)
     qt_map_clear(&m->objects);
     qt_map_clear(&m->token_handles);
     qt_att_key_free(m->att_key);
+    qt_crypto_gen_free(m->gen);
     qt_drbg_free(m->drbg);
     qt_ent_pipeline_free(m->pipe);
     __atomic_store_n(&qt_mod, NULL, __ATOMIC_RELEASE);

@@ -161,6 +161,7 @@ struct qt_session;
 struct qt_object;
 struct qt_ent_pipeline;
 struct qt_drbg;
+struct qt_crypto_gen;
 struct qt_key_ref;
 
 /* A small hash map from 64-bit keys to pointers (module.c). */
@@ -220,6 +221,7 @@ struct qt_module {
     struct qt_ent_pipeline *pipe; /* NULL while the device is unusable */
     int health_failed;            /* a health-failure record was written, no recovery yet */
     struct qt_drbg *drbg;         /* NULL while the device is unusable */
+    struct qt_crypto_gen *gen;    /* key-generation contexts of drbg's libctx (with drbg) */
     struct qt_att_key *att_key;   /* attestation key, opened at the first event (events.c) */
     struct qt_slot **slots;
     size_t nslots;

@@ -294,6 +294,19 @@ qt_rc qt_crypto_rsa_generate(OSSL_LIB_CTX *lc, size_t bits, const uint8_t *pub_e
 qt_rc qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c,
                             struct qt_crypto_key **out) QT_MUST_CHECK;
 
+/* Key-generation contexts kept between keys, for one library context (lc
+ * borrowed: it must outlive g).  Setting a generation up costs more than an
+ * EC key itself; qt_crypto_gen_ec reuses what an earlier key set up.  Safe
+ * to use from several threads at once.  Free with qt_crypto_gen_free
+ * (NULL-safe) when no generation uses g any more. */
+struct qt_crypto_gen;
+qt_rc qt_crypto_gen_new(OSSL_LIB_CTX *lc, struct qt_crypto_gen **out) QT_MUST_CHECK;
+void qt_crypto_gen_free(struct qt_crypto_gen *g);
+
+/* qt_crypto_ec_generate in g's library context, with a context from g. */
+qt_rc qt_crypto_gen_ec(struct qt_crypto_gen *g, enum qt_crypto_curve c,
+                       struct qt_crypto_key **out) QT_MUST_CHECK;
+
 /* Secret key of len bytes from RAND_priv_bytes_ex(lc).  AES: len 16/24/32;
  * GENERIC_SECRET: 1..4096 (else QT_E_RANGE). */
 qt_rc qt_crypto_secret_generate(OSSL_LIB_CTX *lc, enum qt_crypto_key_type type, size_t len,

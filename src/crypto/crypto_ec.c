@@ -368,8 +368,49 @@ out:
 /* Generation and export                                                     */
 /* ************************************************************************* */
 
+/* Prepared key-generation contexts (crypto.h).  A context set up from a
+ * group name makes OpenSSL build that group (its Montgomery constants and
+ * generator) again for every EVP_PKEY_CTX, which costs more than the P-256
+ * key itself; a context kept after EVP_PKEY_keygen_init keeps its group and
+ * serves any number of keys.  Contexts cannot be duplicated for key
+ * generation (OpenSSL 3.0 has no gen_dupctx), so each curve has a few idle
+ * ones, moved with atomic exchanges (qt_crypto_tmpl_take_idle): one
+ * generation owns a context at a time.  They hold domain parameters only:
+ * a key's randomness comes from the library context's DRBG at
+ * EVP_PKEY_generate time, as with a new context. */
+struct qt_crypto_gen {
+    OSSL_LIB_CTX *lc;
+    struct qt_crypto_tmpl curve[QT_CRYPTO_CURVE_ED448 + 1];
+};
+
 qt_rc
-qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto_key **out)
+qt_crypto_gen_new(OSSL_LIB_CTX *lc, struct qt_crypto_gen **out)
+{
+    QT_ENSURE_REF(out);
+    if ((*out = OPENSSL_zalloc(sizeof(**out))) == NULL) {
+        return QT_E_NOMEM;
+    }
+    (*out)->lc = lc;
+    return QT_OK;
+}
+
+void
+qt_crypto_gen_free(struct qt_crypto_gen *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    for (size_t c = 0; c < sizeof(g->curve) / sizeof(g->curve[0]); c++) {
+        for (size_t i = 0; i < QT_CRYPTO_TMPL_IDLE; i++) {
+            EVP_PKEY_CTX_free(g->curve[c].idle[i]);
+        }
+    }
+    OPENSSL_free(g);
+}
+
+static qt_rc
+ec_generate(OSSL_LIB_CTX *lc, struct qt_crypto_tmpl *idle, enum qt_crypto_curve c,
+            struct qt_crypto_key **out)
 {
     const struct qt_crypto_curve_info *ci = qt_crypto_curve_info(c);
     EVP_PKEY_CTX *pctx = NULL;
@@ -380,11 +421,10 @@ qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto
     QT_ENSURE(ci != NULL, QT_E_UNSUPPORTED);
 
     ERR_set_mark();
-    if ((pctx = EVP_PKEY_CTX_new_from_name(lc, keymgmt_name(ci), NULL)) == NULL ||
-        EVP_PKEY_keygen_init(pctx) <= 0) {
-        goto out;
-    }
-    if (!ci->edwards && EVP_PKEY_CTX_set_group_name(pctx, ci->group) <= 0) {
+    if ((pctx = qt_crypto_tmpl_take_idle(idle)) == NULL &&
+        ((pctx = EVP_PKEY_CTX_new_from_name(lc, keymgmt_name(ci), NULL)) == NULL ||
+         EVP_PKEY_keygen_init(pctx) <= 0 ||
+         (!ci->edwards && EVP_PKEY_CTX_set_group_name(pctx, ci->group) <= 0))) {
         goto out;
     }
     if (EVP_PKEY_generate(pctx, &pkey) <= 0) {
@@ -397,11 +437,28 @@ qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto
                                          (*out)->pub, sizeof((*out)->pub), &(*out)->pub_len)) {
         (*out)->pub_len = 0; /* not cached: read when needed */
     }
+    if (rc == QT_OK && qt_crypto_tmpl_give_idle(idle, pctx)) {
+        pctx = NULL; /* kept for the next key (only a context that served one) */
+    }
 out:
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(pctx);
     ERR_pop_to_mark();
     return rc;
+}
+
+qt_rc
+qt_crypto_ec_generate(OSSL_LIB_CTX *lc, enum qt_crypto_curve c, struct qt_crypto_key **out)
+{
+    return ec_generate(lc, NULL, c, out);
+}
+
+qt_rc
+qt_crypto_gen_ec(struct qt_crypto_gen *g, enum qt_crypto_curve c, struct qt_crypto_key **out)
+{
+    QT_ENSURE_REF(g);
+    QT_ENSURE(c > QT_CRYPTO_CURVE_NONE && c <= QT_CRYPTO_CURVE_ED448, QT_E_UNSUPPORTED);
+    return ec_generate(g->lc, &g->curve[c], c, out);
 }
 
 int

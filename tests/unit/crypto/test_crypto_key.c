@@ -6,6 +6,7 @@
  */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 
 #include "crypto_test.h"
 
@@ -350,6 +351,123 @@ Test(crypto_key, ec_generate_all_curves)
     }
     cr_assert_eq(qt_crypto_ec_generate(lc, QT_CRYPTO_CURVE_NONE, &(struct qt_crypto_key *){0}),
                  QT_E_UNSUPPORTED);
+}
+
+/* Keys from kept generation contexts (qt_crypto_gen): every curve, several
+ * keys per context, each a new key whose stored private value rebuilds its
+ * own public point. */
+static void
+gen_check(struct qt_crypto_gen *g, enum qt_crypto_curve c, struct qt_buf *point)
+{
+    struct qt_crypto_key *k = NULL, *back = NULL;
+    struct qt_crypto_ec_attrs a = {0}, b = {0};
+
+    cr_assert_eq(qt_crypto_gen_ec(g, c, &k), QT_OK, "curve %d", (int)c);
+    cr_assert_eq(qt_crypto_key_curve(k), c);
+    cr_assert_eq(qt_crypto_ec_export(k, &a), QT_OK);
+    cr_assert_eq(qt_crypto_key_ec_private(lc, a.params.p, a.params.len, a.value.p, a.value.n,
+                                          &back),
+                 QT_OK);
+    cr_assert_eq(qt_crypto_ec_export(back, &b), QT_OK);
+    cr_assert_eq(b.point.len, a.point.len);
+    assert_bytes(b.point.p, a.point.p, a.point.len);
+    qt_buf_init(point);
+    cr_assert_eq(qt_buf_put(point, a.point.p, a.point.len), QT_OK);
+    qt_crypto_ec_attrs_clear(&a);
+    qt_crypto_ec_attrs_clear(&b);
+    qt_crypto_key_free(k);
+    qt_crypto_key_free(back);
+}
+
+Test(crypto_key, gen_contexts_make_new_keys)
+{
+    static const enum qt_crypto_curve cs[] = {
+        QT_CRYPTO_CURVE_P256,    QT_CRYPTO_CURVE_P384,  QT_CRYPTO_CURVE_P521,
+        QT_CRYPTO_CURVE_SECP256K1, QT_CRYPTO_CURVE_ED25519, QT_CRYPTO_CURVE_ED448,
+    };
+    struct qt_crypto_gen *g = NULL;
+
+    cr_assert_eq(qt_crypto_gen_new(lc, &g), QT_OK);
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        struct qt_buf pt[3];
+
+        for (size_t j = 0; j < 3; j++) {
+            gen_check(g, cs[i], &pt[j]);
+            for (size_t m = 0; m < j; m++) {
+                cr_assert(pt[m].len != pt[j].len || memcmp(pt[m].p, pt[j].p, pt[j].len) != 0,
+                          "curve %zu: key %zu repeats key %zu", i, j, m);
+            }
+        }
+        for (size_t j = 0; j < 3; j++) {
+            qt_buf_clear(&pt[j]);
+        }
+    }
+    cr_assert_eq(qt_crypto_gen_ec(g, QT_CRYPTO_CURVE_NONE, &(struct qt_crypto_key *){0}),
+                 QT_E_UNSUPPORTED);
+    cr_assert_eq(qt_crypto_gen_ec(g, (enum qt_crypto_curve)99, &(struct qt_crypto_key *){0}),
+                 QT_E_UNSUPPORTED);
+    cr_assert_eq(qt_crypto_gen_ec(NULL, QT_CRYPTO_CURVE_P256, &(struct qt_crypto_key *){0}),
+                 QT_E_ARG);
+    cr_assert_eq(qt_crypto_gen_ec(g, QT_CRYPTO_CURVE_P256, NULL), QT_E_ARG);
+    qt_crypto_gen_free(g);
+    qt_crypto_gen_free(NULL);
+}
+
+#define GEN_THREADS 4
+#define GEN_PER_THREAD 40
+
+struct gen_arg {
+    struct qt_crypto_gen *g;
+    uint8_t x[GEN_PER_THREAD][32]; /* each key's x coordinate */
+    int failed;
+};
+
+static void *
+gen_loop(void *p)
+{
+    struct gen_arg *a = p;
+
+    for (size_t i = 0; i < GEN_PER_THREAD; i++) {
+        struct qt_crypto_key *k = NULL;
+        struct qt_crypto_ec_attrs e = {0};
+
+        if (qt_crypto_gen_ec(a->g, QT_CRYPTO_CURVE_P256, &k) != QT_OK ||
+            qt_crypto_ec_export(k, &e) != QT_OK || e.point.len != 67) {
+            a->failed = 1;
+        } else {
+            memcpy(a->x[i], e.point.p + 3, 32); /* 04 41 04 x y */
+        }
+        qt_crypto_ec_attrs_clear(&e);
+        qt_crypto_key_free(k);
+    }
+    return NULL;
+}
+
+/* Threads share one qt_crypto_gen: every generation has a context of its
+ * own (no failure), and no two keys are the same. */
+Test(crypto_key, gen_contexts_threads)
+{
+    static struct gen_arg a[GEN_THREADS];
+    struct qt_crypto_gen *g = NULL;
+    pthread_t t[GEN_THREADS];
+
+    cr_assert_eq(qt_crypto_gen_new(lc, &g), QT_OK);
+    for (size_t i = 0; i < GEN_THREADS; i++) {
+        a[i].g = g;
+        cr_assert_eq(pthread_create(&t[i], NULL, gen_loop, &a[i]), 0);
+    }
+    for (size_t i = 0; i < GEN_THREADS; i++) {
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+        cr_assert_eq(a[i].failed, 0, "thread %zu", i);
+    }
+    for (size_t i = 0; i < GEN_THREADS * GEN_PER_THREAD; i++) {
+        for (size_t j = 0; j < i; j++) {
+            cr_assert(memcmp(a[i / GEN_PER_THREAD].x[i % GEN_PER_THREAD],
+                             a[j / GEN_PER_THREAD].x[j % GEN_PER_THREAD], 32) != 0,
+                      "keys %zu and %zu are the same", i, j);
+        }
+    }
+    qt_crypto_gen_free(g);
 }
 
 /* ************************************************************************* */
