@@ -21,7 +21,7 @@
  * (CKM_EDDSA), HMAC-SHA256; AES-GCM encrypt 4 KiB / 1 MiB; FindObjects by
  * label among --objects (10,000) token data objects (SoftHSM2: fewer by
  * default, --softhsm-objects, see below); 2-thread scaling of
- * ECDSA sign and C_GenerateRandom 4 KiB.  A figure a module cannot do
+ * ECDSA sign, C_GenerateRandom 4 KiB and EC P-256 key generation.  A figure a module cannot do
  * prints n/a with the CKR it returned.
  *
  * Targets (issue 4): qtoken at or above SoftHSM2 on every figure; sign and
@@ -938,6 +938,7 @@ static const struct bm_figure figures[] = {
      BM_THREADS, 0},
     {"2 threads: C_GenerateRandom 4 KiB", "MiB/s", 4096 / BM_MIB, op_rand4k, 0, NULL,
      BM_THREADS, 0},
+    {"2 threads: keygen EC P-256", "ops/s", 1.0, op_gen_ec, 1, NULL, BM_THREADS, 0},
 };
 
 #define BM_NFIG (sizeof(figures) / sizeof(figures[0]))
