@@ -19,16 +19,14 @@
 #include "../../../src/entropy/ent_estimate.h"
 #include "../../../src/entropy/ent_extract.h"
 #include "../../../src/entropy/ent_health.h"
+#include "splitmix.h"
 
 static uint64_t rng_state = 1;
 
 static uint64_t
 rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return qt_test_splitmix64(&rng_state);
 }
 
 static double

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../../../src/entropy/ent_extract.h"
+#include "splitmix.h"
 
 static size_t
 unhex(const char *h, uint8_t *out, size_t cap)
@@ -35,10 +36,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t
 rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return qt_test_splitmix64(&rng_state);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../../../src/entropy/ent_health.h"
+#include "splitmix.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
@@ -23,10 +24,7 @@ static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 static uint64_t
 rnd(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return qt_test_splitmix64(&rng_state);
 }
 
 static struct qt_ent_health *
