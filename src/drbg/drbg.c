@@ -184,6 +184,9 @@ log_ossl(enum qt_log_level level, const char *what)
     qt_log(level, "drbg: %s failed: %s", what, buf);
 }
 
+static int current_pid(struct qt_drbg *d);
+static pid_t current_tid(void);
+
 static void
 build_addin(struct qt_drbg *d, struct addin *a)
 {
@@ -192,8 +195,8 @@ build_addin(struct qt_drbg *d, struct addin *a)
     memset(a, 0, sizeof(*a));
     memcpy(a->tag, "qtoken", 6);
     a->counter = atomic_fetch_add(&d->addin_counter, 1);
-    a->pid = (int64_t)getpid();
-    a->tid = (int64_t)gettid();
+    a->pid = (int64_t)current_pid(d);
+    a->tid = (int64_t)current_tid();
     (void)clock_gettime(CLOCK_MONOTONIC, &a->mono);
     (void)clock_gettime(CLOCK_REALTIME, &a->real);
     if (!d->mix_os) {
@@ -278,6 +281,35 @@ register_fork_handler(void)
         return;
     }
     atomic_store(&fork_hooked, 1);
+}
+
+/* This process's pid without a system call: the pid check_fork (or a
+ * reseed) recorded, while no fork(2) happened since; getpid() otherwise. */
+static int
+current_pid(struct qt_drbg *d)
+{
+    /* check_fork stores pid before fork_gen_seen: a matching generation
+     * means the pid loaded after it is this process's */
+    if (atomic_load(&fork_hooked) && atomic_load(&fork_gen) == atomic_load(&d->fork_gen_seen)) {
+        return atomic_load(&d->pid);
+    }
+    return (int)getpid();
+}
+
+/* This thread's id, asked once per thread and fork generation (a forked
+ * child's thread has a new id). */
+static pid_t
+current_tid(void)
+{
+    static _Thread_local pid_t tid;
+    static _Thread_local unsigned tid_gen;
+    unsigned gen = atomic_load(&fork_gen);
+
+    if (tid == 0 || tid_gen != gen || !atomic_load(&fork_hooked)) {
+        tid = gettid();
+        tid_gen = gen;
+    }
+    return tid;
 }
 
 /* Reseeds the primary with prediction resistance (fresh QRNG entropy). */
@@ -650,7 +682,15 @@ qt_drbg_reseed(struct qt_drbg *d)
     rc = reseed_primary(d);
     ERR_pop_to_mark();
     if (rc == QT_OK) {
-        atomic_store(&d->pid, (int)getpid());
+        /* In a forked child this reseed is also the fork reseed (its
+         * additional input carries the child's pid): record it as
+         * check_fork would.  Without a fork since, nothing to record. */
+        unsigned gen = atomic_load(&fork_gen);
+
+        if (gen != atomic_load(&d->fork_gen_seen) || !atomic_load(&fork_hooked)) {
+            atomic_store(&d->pid, (int)getpid());
+            atomic_store(&d->fork_gen_seen, gen);
+        }
     }
     return rc;
 }
