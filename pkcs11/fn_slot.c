@@ -231,6 +231,20 @@ record_event_txn(struct qt_slot *s, enum qt_event ev)
     return qt_rv(qt_ks_txn_commit(s->tok));
 }
 
+/* C_InitToken refused a label another token of the store has: PKCS#11 has
+ * no return code for it (CKR_FUNCTION_FAILED), so say why.  Labels name
+ * tokens (p11-kit URIs, Vault's token_label), hence unique per store. */
+static void
+label_taken(qt_rc rc, const char *lbl)
+{
+    if (rc == QT_E_EXISTS) {
+        qt_log(QT_LOG_WARN,
+               "pkcs11: C_InitToken: another token in the store is labelled '%s'; "
+               "token labels must be unique",
+               lbl);
+    }
+}
+
 static CK_RV
 init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
 {
@@ -261,6 +275,7 @@ init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR
     if (s->tok != NULL) {
         /* re-initialisation: the SO PIN is checked by the keystore */
         if ((rc = qt_ks_token_reinit(s->tok, pin, (size_t)pin_len, lbl)) != QT_OK) {
+            label_taken(rc, lbl);
             rv = qt_rv(rc);
             goto out;
         }
@@ -275,6 +290,7 @@ init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR
     kdf.lanes = qt_mod->conf.argon2_lanes;
     if ((rc = qt_ks_token_create(&qt_mod->ksenv, lbl, pin, (size_t)pin_len, &kdf, &tok)) !=
         QT_OK) {
+        label_taken(rc, lbl);
         rv = qt_rv(rc);
         goto out;
     }

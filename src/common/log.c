@@ -57,6 +57,13 @@ qt_log(enum qt_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    /* Caller-supplied text (token labels, device specs, paths) cannot
+     * forge or split log lines: control characters become '?'. */
+    for (char *c = line; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = '?';
+        }
+    }
     /* One fprintf per line so concurrent writers do not interleave mid-line. */
     (void)fprintf(stderr, "qtoken[%s]: %s\n", tags[level], line);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <string.h>
 #include "p11test.h"
+#include <criterion/redirect.h>
 
 static void
 setup_pin3(void)
@@ -229,6 +230,43 @@ Test(token, reinit_token)
     h = p11t_open(p11t_slot, 1);
     cr_assert_eq(p11t_count(h, NULL, 0), 0, "re-initialisation destroys every object");
     CK_RV_EQ(F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, 6), CKR_USER_PIN_NOT_INITIALIZED);
+}
+
+/* Labels name tokens (p11-kit URIs, Vault's token_label): C_InitToken
+ * refuses one another token of the store has, for a new token and for a
+ * re-initialisation, and says why on stderr; nothing changes. */
+Test(token, init_token_refuses_a_taken_label, .init = cr_redirect_stderr)
+{
+    CK_UTF8CHAR label[32];
+    CK_SLOT_ID other = p11t_new_token("other"), empty = p11t_empty_slot();
+    CK_TOKEN_INFO ti;
+    CK_ULONG before = 0, after = 0;
+
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "test", 4); /* p11t_slot's */
+    CK_OK(F->C_GetSlotList(CK_FALSE, NULL, &before));
+    CK_RV_EQ(F->C_InitToken(empty, (CK_UTF8CHAR *)SO_PIN, 8, label), CKR_FUNCTION_FAILED);
+    CK_OK(F->C_GetTokenInfo(empty, &ti));
+    cr_assert(!(ti.flags & CKF_TOKEN_INITIALIZED), "no token was made");
+    CK_OK(F->C_GetSlotList(CK_FALSE, NULL, &after));
+    cr_assert_eq(after, before);
+    CK_RV_EQ(F->C_InitToken(other, (CK_UTF8CHAR *)SO_PIN, 8, label), CKR_FUNCTION_FAILED);
+    CK_OK(F->C_GetTokenInfo(other, &ti));
+    cr_assert_eq(memcmp(ti.label, "other ", 6), 0, "the re-initialisation did not happen");
+    cr_assert(ti.flags & CKF_USER_PIN_INITIALIZED);
+    fflush(stderr);
+    {
+        static const char want[] = "qtoken[warn]: pkcs11: C_InitToken: another token in the "
+                                   "store is labelled 'test'; token labels must be unique\n";
+        FILE *f = cr_get_redirected_stderr();
+        char line[512];
+        int seen = 0;
+
+        while (fgets(line, sizeof(line), f) != NULL) {
+            seen += strcmp(line, want) == 0;
+        }
+        cr_assert_eq(seen, 2, "the warning, once per refusal: %d", seen);
+    }
 }
 
 Test(token, init_pin_rules)
