@@ -15,7 +15,7 @@
  * an AES-256 session key generation (the shared key-generation contexts,
  * the prediction-resistance reseed, the session-key attestation queue and
  * its batch writes), ECDSA with a shared key and the new one, each verified,
- * C_GenerateRandom, AES-CBC-PAD with the shared key and decryption back,
+ * C_GenerateRandom, AES-CBC-PAD (its new or the shared key) and back,
  * C_FindObjects, and destruction of what it made.  An iteration passes when
  * every call returns CKR_OK and every round trip holds.  At the end, after
  * C_Finalize and a new C_Initialize, the token holds exactly its one key
