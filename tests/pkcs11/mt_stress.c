@@ -7,7 +7,9 @@
  * (suite 'mt'), where a data race in the module is a 'WARNING:
  * ThreadSanitizer' report that fails the run (scripts/summarize.py).
  *
- * Like the API suite it loads the built libqtoken-pkcs11.so (QT_P11_MODULE)
+ * First the threads call C_Initialize at once, 20 times over (exactly one
+ * CKR_OK each time, the rest CKR_CRYPTOKI_ALREADY_INITIALIZED; C_Finalize
+ * between).  Like the API suite it loads the built libqtoken-pkcs11.so (QT_P11_MODULE)
  * with dlopen and uses it only through its function list, on a token
  * initialised in a temp store.  Shared by every thread: a session EC key
  * pair, a token EC key pair (the keystore's attribute cache) and a session
@@ -23,8 +25,8 @@
  *
  *   mt_stress [THREADS [ITERATIONS]]        (default 4 and 40)
  *
- * Last line: 'N passed, N failed': one check per thread (every iteration
- * passed), one for the final count.
+ * Last line: 'N passed, N failed': one check for the C_Initialize races, one
+ * per thread (every iteration passed), one for the final count.
  */
 #define _XOPEN_SOURCE 700
 #include <dlfcn.h>
@@ -58,7 +60,7 @@ static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0
     do {                                                                                           \
         CK_RV rv_ = (f);                                                                           \
         if (rv_ != CKR_OK) {                                                                       \
-            fprintf(stderr, "mt_stress: line %d: %s -> 0x%lx\n", __LINE__, #f,                    \
+            fprintf(stderr, "mt_stress: line %d: %s -> 0x%lx\n", __LINE__, #f,                     \
                     (unsigned long)rv_);                                                           \
             *(ok) = 0;                                                                             \
         }                                                                                          \
@@ -174,6 +176,60 @@ worker(void *arg)
     return NULL;
 }
 
+/* Phase 1: THREADS threads call C_Initialize at once, ROUNDS times; in
+ * each round exactly one gets CKR_OK, the others
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED, then C_Finalize. */
+#define INIT_ROUNDS 20
+
+static pthread_barrier_t init_barrier;
+static atomic_int init_ok, init_already, init_other;
+
+static void *
+init_racer(void *arg)
+{
+    CK_C_INITIALIZE_ARGS ia = {.flags = CKF_OS_LOCKING_OK};
+    CK_INFO info;
+    CK_RV rv;
+
+    (void)arg;
+    (void)pthread_barrier_wait(&init_barrier);
+    rv = F->C_Initialize(&ia);
+    atomic_fetch_add(rv == CKR_OK                             ? &init_ok
+                     : rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? &init_already
+                                                              : &init_other,
+                     1);
+    (void)F->C_GetInfo(&info); /* racing the winner's initialisation */
+    return NULL;
+}
+
+static int
+init_races(int threads)
+{
+    pthread_t th[MAX_THREADS];
+    int ok = 1;
+
+    for (int r = 0; r < INIT_ROUNDS && ok; r++) {
+        atomic_store(&init_ok, 0);
+        atomic_store(&init_already, 0);
+        atomic_store(&init_other, 0);
+        (void)pthread_barrier_init(&init_barrier, NULL, (unsigned)threads);
+        for (int i = 0; i < threads; i++) {
+            (void)pthread_create(&th[i], NULL, init_racer, NULL);
+        }
+        for (int i = 0; i < threads; i++) {
+            (void)pthread_join(th[i], NULL);
+        }
+        (void)pthread_barrier_destroy(&init_barrier);
+        if (atomic_load(&init_ok) != 1 || atomic_load(&init_already) != threads - 1) {
+            fprintf(stderr, "mt_stress: round %d: %d CKR_OK, %d ALREADY_INITIALIZED, %d other\n", r,
+                    atomic_load(&init_ok), atomic_load(&init_already), atomic_load(&init_other));
+            ok = 0;
+        }
+        CALL(&ok, F->C_Finalize(NULL));
+    }
+    return ok;
+}
+
 static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -249,6 +305,7 @@ main(int argc, char **argv)
         fprintf(stderr, "C_GetFunctionList failed\n");
         return 1;
     }
+    atomic_fetch_add(init_races(threads) ? &passed : &failed, 1);
     CALL(&ok, F->C_Initialize(&ia));
     CALL(&ok, F->C_GetSlotList(CK_FALSE, slots, &nslots));
     slot = slots[0];
