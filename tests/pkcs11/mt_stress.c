@@ -25,8 +25,11 @@
  *
  *   mt_stress [THREADS [ITERATIONS]]        (default 4 and 40)
  *
+ * This runs twice: with CKF_OS_LOCKING_OK, then with the application's
+ * mutex callbacks (pthread mutexes the module sees only through them).
+ *
  * Last line: 'N passed, N failed': one check for the C_Initialize races, one
- * per thread (every iteration passed), one for the final count.
+ * per thread and run (every iteration passed), one for the final count.
  */
 #define _XOPEN_SOURCE 700
 #include <dlfcn.h>
@@ -259,17 +262,104 @@ count_token_objects(CK_ULONG *count, int *ok)
     *count = n;
 }
 
+/* The application's mutexes (CK_C_INITIALIZE_ARGS callbacks, no
+ * CKF_OS_LOCKING_OK): pthread mutexes the module only sees through these. */
+static CK_RV
+app_create(CK_VOID_PTR_PTR m)
+{
+    pthread_mutex_t *mu = malloc(sizeof(*mu));
+
+    if (m == NULL || mu == NULL || pthread_mutex_init(mu, NULL) != 0) {
+        free(mu);
+        return CKR_HOST_MEMORY;
+    }
+    *m = mu;
+    return CKR_OK;
+}
+
+static CK_RV
+app_destroy(CK_VOID_PTR m)
+{
+    pthread_mutex_destroy(m);
+    free(m);
+    return CKR_OK;
+}
+
+static CK_RV
+app_lock(CK_VOID_PTR m)
+{
+    return pthread_mutex_lock(m) == 0 ? CKR_OK : CKR_MUTEX_BAD;
+}
+
+static CK_RV
+app_unlock(CK_VOID_PTR m)
+{
+    return pthread_mutex_unlock(m) == 0 ? CKR_OK : CKR_MUTEX_NOT_LOCKED;
+}
+
+/* One run of the workers on a module initialised with ia: the shared
+ * session keys made here, the token key pair made (make_token) or found. */
+static int
+phase(CK_C_INITIALIZE_ARGS *ia, int threads, int make_token)
+{
+    CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE find_priv[] = {{CKA_CLASS, &priv_cls, sizeof(priv_cls)},
+                                {CKA_TOKEN, &yes, sizeof(yes)}};
+    CK_ATTRIBUTE find_pub[] = {{CKA_CLASS, &pub_cls, sizeof(pub_cls)},
+                               {CKA_TOKEN, &yes, sizeof(yes)}};
+    pthread_t th[MAX_THREADS];
+    CK_SESSION_HANDLE h;
+    CK_ULONG n = 0;
+    int ok = 1;
+
+    CALL(&ok, F->C_Initialize(ia));
+    CALL(&ok, F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
+    CALL(&ok, F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)));
+    gen_ec(h, CK_FALSE, &shared_ec_pub, &shared_ec, &ok);
+    gen_aes(h, &shared_aes, &ok);
+    if (make_token) {
+        gen_ec(h, CK_TRUE, &tok_ec_pub, &tok_ec, &ok);
+    } else {
+        CALL(&ok, F->C_FindObjectsInit(h, find_priv, 2));
+        CALL(&ok, F->C_FindObjects(h, &tok_ec, 1, &n));
+        CALL(&ok, F->C_FindObjectsFinal(h));
+        CALL(&ok, F->C_FindObjectsInit(h, find_pub, 2));
+        CALL(&ok, F->C_FindObjects(h, &tok_ec_pub, 1, &n));
+        CALL(&ok, F->C_FindObjectsFinal(h));
+    }
+    if (!ok) {
+        return 0;
+    }
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&th[i], NULL, worker, NULL) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            return 0;
+        }
+    }
+    for (int i = 0; i < threads; i++) {
+        (void)pthread_join(th[i], NULL);
+    }
+    CALL(&ok, F->C_Logout(h));
+    CALL(&ok, F->C_CloseSession(h));
+    CALL(&ok, F->C_Finalize(NULL));
+    return ok;
+}
+
 int
 main(int argc, char **argv)
 {
     CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
     CK_C_INITIALIZE_ARGS ia = {.flags = CKF_OS_LOCKING_OK};
+    CK_C_INITIALIZE_ARGS app = {.CreateMutex = app_create,
+                                .DestroyMutex = app_destroy,
+                                .LockMutex = app_lock,
+                                .UnlockMutex = app_unlock};
     CK_SLOT_ID slots[4];
     CK_ULONG nslots = 4;
     CK_UTF8CHAR label[32];
     CK_SESSION_HANDLE h;
     CK_ULONG tok_found = 0;
-    pthread_t th[MAX_THREADS];
     char dir[64] = "/tmp/qt-mt-XXXXXX", path[128], store[128];
     int threads = argc > 1 ? atoi(argv[1]) : 4, ok = 1;
     void *dl;
@@ -315,27 +405,15 @@ main(int argc, char **argv)
     CALL(&ok, F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
     CALL(&ok, F->C_Login(h, CKU_SO, (CK_UTF8CHAR *)SO_PIN, strlen(SO_PIN)));
     CALL(&ok, F->C_InitPIN(h, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)));
-    CALL(&ok, F->C_Logout(h));
-    CALL(&ok, F->C_Login(h, CKU_USER, (CK_UTF8CHAR *)USER_PIN, strlen(USER_PIN)));
-    gen_ec(h, CK_FALSE, &shared_ec_pub, &shared_ec, &ok);
-    gen_ec(h, CK_TRUE, &tok_ec_pub, &tok_ec, &ok);
-    gen_aes(h, &shared_aes, &ok);
-    if (!ok) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    for (int i = 0; i < threads; i++) {
-        if (pthread_create(&th[i], NULL, worker, NULL) != 0) {
-            fprintf(stderr, "pthread_create failed\n");
-            return 1;
-        }
-    }
-    for (int i = 0; i < threads; i++) {
-        (void)pthread_join(th[i], NULL);
-    }
-    CALL(&ok, F->C_Logout(h));
     CALL(&ok, F->C_CloseSession(h));
     CALL(&ok, F->C_Finalize(NULL));
+    if (!ok) {
+        printf("%d passed, %d failed\n", atomic_load(&passed), atomic_load(&failed) + 1);
+        return 1;
+    }
+    /* the module's own locking, then the application's mutexes */
+    ok = phase(&ia, threads, 1);
+    ok = phase(&app, threads, 0) && ok;
     /* the session objects died with their sessions: the token keeps its
      * one key pair (public and private) */
     count_token_objects(&tok_found, &ok);
