@@ -1,32 +1,33 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Threads on one module (CKF_OS_LOCKING_OK), for the sanitizers: a plain
- * program, not a Criterion suite, because Criterion's shared arena cannot
- * be mapped under ThreadSanitizer.  The test command runs it in the normal
- * build, under ASan+UBSan, and in a ThreadSanitizer build of the module
- * (suite 'mt'), where a data race in the module is a 'WARNING:
- * ThreadSanitizer' report that fails the run (scripts/summarize.py).
+ * Threads on one module, for the sanitizers: a plain program, not a
+ * Criterion suite, because Criterion's shared arena cannot be mapped under
+ * ThreadSanitizer.  The test command runs it in the normal build, under
+ * ASan+UBSan, and in a ThreadSanitizer build of the module (suite 'mt'),
+ * where a data race in the module is a 'WARNING: ThreadSanitizer' report
+ * that fails the run (scripts/summarize.py).
  *
- * First the threads call C_Initialize at once, 20 times over (exactly one
- * CKR_OK each time, the rest CKR_CRYPTOKI_ALREADY_INITIALIZED; C_Finalize
- * between).  Like the API suite it loads the built libqtoken-pkcs11.so (QT_P11_MODULE)
+ * Like the API suite it loads the built libqtoken-pkcs11.so (QT_P11_MODULE)
  * with dlopen and uses it only through its function list, on a token
- * initialised in a temp store.  Shared by every thread: a session EC key
- * pair, a token EC key pair (the keystore's attribute cache) and a session
- * AES key.  Each thread, on a session of its own, repeats: an EC P-256 and
- * an AES-256 session key generation (the shared key-generation contexts,
- * the prediction-resistance reseed, the session-key attestation queue and
- * its batch writes), ECDSA with a shared key and the new one, each verified,
+ * initialised in a temp store.
+ *
+ * First the threads call C_Initialize at once, 20 times over: exactly one
+ * CKR_OK each time, the rest CKR_CRYPTOKI_ALREADY_INITIALIZED, C_Finalize
+ * between.  Then the workers run twice: with CKF_OS_LOCKING_OK, and with
+ * the application's mutex callbacks (pthread mutexes the module sees only
+ * through them).  Shared by every thread: a session EC key pair, the token
+ * EC key pair (the keystore's attribute cache) and a session AES key.  Each
+ * thread, on a session of its own, repeats: an EC P-256 and an AES-256
+ * session key generation (the shared key-generation contexts, the
+ * prediction-resistance reseed, the session-key attestation queue and its
+ * batch writes), ECDSA with a shared key and the new one, each verified,
  * C_GenerateRandom, AES-CBC-PAD (its new or the shared key) and back,
  * C_FindObjects, and destruction of what it made.  An iteration passes when
  * every call returns CKR_OK and every round trip holds.  At the end, after
- * C_Finalize and a new C_Initialize, the token holds exactly its one key
- * pair: every session object died with its session.
+ * a new C_Initialize, the token holds exactly its one key pair: every
+ * session object died with its session.
  *
  *   mt_stress [THREADS [ITERATIONS]]        (default 4 and 40)
- *
- * This runs twice: with CKF_OS_LOCKING_OK, then with the application's
- * mutex callbacks (pthread mutexes the module sees only through them).
  *
  * Last line: 'N passed, N failed': one check for the C_Initialize races, one
  * per thread and run (every iteration passed), one for the final count.
