@@ -34,6 +34,7 @@
 #include "../src/common/buf.h"
 #include "../src/common/check.h"
 #include "../src/common/devkey.h"
+#include "../src/common/io.h"
 #include "../src/common/log.h"
 #include "../src/common/mem.h"
 #include "att.h"
@@ -326,8 +327,6 @@ read_key_text(const char *path, char **text, size_t *len)
 {
     struct stat st;
     char *buf = NULL;
-    size_t got = 0;
-    ssize_t r;
     int fd;
     qt_rc rc = QT_E_IO;
 
@@ -352,19 +351,12 @@ read_key_text(const char *path, char **text, size_t *len)
         rc = QT_E_NOMEM;
         goto out;
     }
-    while (got < (size_t)st.st_size) {
-        r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            goto out;
-        }
-        got += (size_t)r;
+    if ((rc = qt_read_exact(fd, buf, (size_t)st.st_size)) != QT_OK) {
+        goto out;
     }
-    buf[got] = '\0';
+    buf[st.st_size] = '\0';
     *text = buf;
-    *len = got;
+    *len = (size_t)st.st_size;
     buf = NULL;
     rc = QT_OK;
 out:

@@ -93,25 +93,6 @@ qt_cli_exit_code(qt_rc rc)
     }
 }
 
-qt_rc
-qt_cli_write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return QT_E_IO;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return QT_OK;
-}
-
 int
 qt_cli_open_out(const char *cmd, const char *path)
 {

@@ -31,10 +31,6 @@ int qt_cli_conf(const char *cmd, const char *device, struct qt_conf *c);
  * configuration/argument errors -> 2, not found -> 4, everything else -> 1. */
 int qt_cli_exit_code(qt_rc rc);
 
-/* Writes all n bytes to fd (retrying EINTR and short writes).  QT_E_IO on
- * failure. */
-qt_rc qt_cli_write_all(int fd, const void *p, size_t n) QT_MUST_CHECK;
-
 /* Opens `path` for writing (created 0600, truncated); "-" or NULL is stdout
  * (returned as 1, not to be closed).  -1 with a message on failure. */
 int qt_cli_open_out(const char *cmd, const char *path);

@@ -20,6 +20,7 @@
 #include "../../attest/att.h"
 #include "../../keystore/ks.h"
 #include "../common/check.h"
+#include "../common/io.h"
 #include "../common/log.h"
 #include "../../device/dev.h"
 #include "../drbg/drbg.h"
@@ -123,23 +124,15 @@ qt_attest_key_open(const struct qt_conf *c, int create, int with_qrng, struct qt
 qt_rc
 qt_attest_write_file(const char *path, const char *text, int private_)
 {
-    size_t n = strlen(text), off = 0;
     int fd;
-    qt_rc rc = QT_OK;
+    qt_rc rc;
 
     QT_ENSURE(path != NULL && text != NULL, QT_E_ARG);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, private_ ? 0600 : 0644);
     if (fd < 0) {
         return QT_E_IO;
     }
-    while (off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0) {
-            rc = QT_E_IO;
-            break;
-        }
-        off += (size_t)w;
-    }
+    rc = qt_write_all(fd, text, strlen(text));
     if (close(fd) != 0) {
         rc = QT_E_IO;
     }

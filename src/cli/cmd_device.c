@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../device/dev.h"
+#include "../common/io.h"
 #include "../entropy/ent.h"
 #include "cli.h"
 #include "cli_util.h"
@@ -342,7 +343,7 @@ cmd_capture(int argc, char **argv)
             }
             len = 2 * n;
         }
-        if (qt_cli_write_all(fd, b, len) != QT_OK) {
+        if (qt_write_all(fd, b, len) != QT_OK) {
             (void)fprintf(stderr, "qtoken device capture: write to %s failed\n", a.out);
             goto out;
         }

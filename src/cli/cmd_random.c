@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/io.h"
 #include "../common/mem.h"
 #include "../drbg/drbg.h"
 #include "../entropy/ent.h"
@@ -56,7 +57,7 @@ write_hex(int fd, const uint8_t *b, size_t n)
             line[2 * k + 1] = digits[b[i + k] & 15];
         }
         line[2 * len] = '\n';
-        rc = qt_cli_write_all(fd, line, 2 * len + 1);
+        rc = qt_write_all(fd, line, 2 * len + 1);
     }
     qt_wipe(line, sizeof(line));
     return rc;
@@ -165,7 +166,7 @@ qt_cmd_random(int argc, char **argv)
             ret = qt_cli_exit_code(rc);
             goto out;
         }
-        rc = hex ? write_hex(fd, buf, len) : qt_cli_write_all(fd, buf, len);
+        rc = hex ? write_hex(fd, buf, len) : qt_write_all(fd, buf, len);
         qt_wipe(buf, len);
         if (rc != QT_OK) {
             (void)fprintf(stderr, "qtoken random: write failed after %llu bytes\n",

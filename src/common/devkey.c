@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "check.h"
 #include "conf.h"
+#include "io.h"
 #include "log.h"
 #include "mem.h"
 
@@ -19,8 +20,6 @@ static qt_rc
 read_key(const char *path, uint8_t out[QT_DEVKEY_LEN])
 {
     struct stat st;
-    size_t got = 0;
-    ssize_t r;
     int fd;
     qt_rc rc = QT_E_IO;
 
@@ -39,17 +38,7 @@ read_key(const char *path, uint8_t out[QT_DEVKEY_LEN])
                (unsigned)(st.st_mode & 0777));
         goto out;
     }
-    while (got < QT_DEVKEY_LEN) {
-        r = read(fd, out + got, QT_DEVKEY_LEN - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    rc = QT_OK;
+    rc = qt_read_exact(fd, out, QT_DEVKEY_LEN);
 out:
     if (rc != QT_OK) {
         qt_wipe(out, QT_DEVKEY_LEN);

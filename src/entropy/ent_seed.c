@@ -13,6 +13,7 @@
 
 #include "../common/buf.h"
 #include "../common/check.h"
+#include "../common/io.h"
 #include "../common/log.h"
 #include "../common/osrand.h"
 
@@ -30,42 +31,6 @@ qt_ent_seed_path(const struct qt_conf *conf, const char *serial, char *out, size
     qt_hex(hex, md, 8);
     n = snprintf(out, outlen, "%s/toeplitz-%s.seed", dir, hex);
     QT_ENSURE(n > 0 && (size_t)n < outlen, QT_E_RANGE);
-    return QT_OK;
-}
-
-static qt_rc
-read_exact(int fd, uint8_t *p, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = read(fd, p + got, len - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return QT_E_IO;
-        }
-        got += (size_t)r;
-    }
-    return QT_OK;
-}
-
-static qt_rc
-write_exact(int fd, const uint8_t *p, size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t r = write(fd, p + done, len - done);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return QT_E_IO;
-        }
-        done += (size_t)r;
-    }
     return QT_OK;
 }
 
@@ -88,7 +53,7 @@ create_seed(const char *path, size_t len)
         goto out;
     }
     if ((rc = qt_os_random(buf, len)) != QT_OK ||
-        (rc = write_exact(fd, buf, len)) != QT_OK) {
+        (rc = qt_write_all(fd, buf, len)) != QT_OK) {
         goto out;
     }
     rc = QT_E_IO;
@@ -133,7 +98,7 @@ qt_ent_seed_load(const struct qt_conf *conf, const char *serial, uint8_t *seed, 
         qt_log(QT_LOG_ERROR, "toeplitz seed %s: wrong type, size or permissions", path);
         goto out;
     }
-    rc = read_exact(fd, seed, len);
+    rc = qt_read_exact(fd, seed, len);
 out:
     (void)close(fd);
     return rc;
